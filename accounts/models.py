@@ -1,0 +1,79 @@
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class Department(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    EMPLOYEE = "employee", "Employee"
+    MODERATOR = "moderator", "Moderator"
+    LEADER = "leader", "Leader"
+    ADMIN = "admin", "Admin"
+
+
+class User(AbstractUser):
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.EMPLOYEE)
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+    )
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+    @property
+    def can_moderate(self) -> bool:
+        return self.role in (Role.MODERATOR, Role.ADMIN)
+
+    @property
+    def is_leader(self) -> bool:
+        return self.role == Role.LEADER
+
+    @property
+    def can_message_submitters(self) -> bool:
+        return self.role in (Role.MODERATOR, Role.LEADER, Role.ADMIN)
+
+
+class Organisation(models.Model):
+    """The one organisation this installation serves, with the admin's settings."""
+
+    name = models.CharField(max_length=120, default="Our organisation")
+    public_form_enabled = models.BooleanField(
+        "anonymous form open without signing in",
+        default=False,
+        help_text="Lets staff who will not trust a signed-in session raise an anonymous "
+        "concern with the organisation's access phrase instead.",
+    )
+    access_phrase_hash = models.CharField(max_length=256, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "organisation settings"
+        verbose_name_plural = "organisation settings"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def current(cls) -> "Organisation":
+        organisation, _ = cls.objects.get_or_create(pk=1)
+        return organisation
+
+    def set_access_phrase(self, phrase: str) -> None:
+        self.access_phrase_hash = make_password(phrase) if phrase else ""
+
+    def access_phrase_matches(self, phrase: str) -> bool:
+        return bool(self.access_phrase_hash) and check_password(phrase, self.access_phrase_hash)
+
+    @property
+    def min_group_size(self) -> int:
+        return settings.ANONYMITY_MIN_GROUP_SIZE

@@ -1,0 +1,210 @@
+"""Concerns, their status history, votes and the receipt conversation.
+
+Primary keys of anything anonymous work touches are random UUIDs, not sequences: a
+sequence would record the order in which people acted, which a copy of the database
+could match against who was online when.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from accounts.models import Department
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=60, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Status(models.TextChoices):
+    SUBMITTED = "submitted", "Submitted"
+    IN_REVIEW = "in_review", "In review"
+    OPEN = "open", "Open"
+    RESPONSE_DUE = "response_due", "Response due"
+    ANSWERED = "answered", "Answered"
+    CLOSED = "closed", "Closed"
+    REJECTED = "rejected", "Rejected"
+    MERGED = "merged", "Merged"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+# Statuses anyone signed in can see in lists and on detail pages.
+PUBLIC_STATUSES = (
+    Status.OPEN,
+    Status.RESPONSE_DUE,
+    Status.ANSWERED,
+    Status.CLOSED,
+    Status.MERGED,
+)
+LISTED_STATUSES = (Status.OPEN, Status.RESPONSE_DUE, Status.ANSWERED, Status.CLOSED)
+VOTABLE_STATUSES = (Status.OPEN, Status.RESPONSE_DUE, Status.ANSWERED)
+AWAITING_MODERATION = (Status.SUBMITTED, Status.IN_REVIEW)
+WITHDRAWABLE_STATUSES = (Status.SUBMITTED, Status.IN_REVIEW, Status.OPEN)
+
+
+class Concern(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=140)
+    body = models.TextField(help_text="Markdown, as the submitter wrote it.")
+    body_html = models.TextField(editable=False, help_text="The body rendered and sanitised.")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="concerns")
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="concerns"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED)
+    is_anonymous = models.BooleanField(default=False)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="concerns",
+    )
+    # Only the date: a time of day could be matched against who was at their desk.
+    submitted_on = models.DateField()
+    published_at = models.DateTimeField(null=True, blank=True)
+    receipt_hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    rejection_reason = models.TextField(blank=True)
+    merged_into = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_concerns",
+    )
+    vote_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(is_anonymous=False) | Q(author__isnull=True),
+                name="anonymous_concern_has_no_author",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_anonymous=True) | Q(receipt_hash__isnull=True),
+                name="only_anonymous_concerns_have_receipts",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="merged") | Q(merged_into__isnull=False),
+                name="merged_concern_names_its_target",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-vote_count"], name="concern_status_votes"),
+            models.Index(fields=["status", "-published_at"], name="concern_status_published"),
+            models.Index(fields=["status", "submitted_on"], name="concern_status_submitted"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("concerns:detail", kwargs={"concern_id": self.pk})
+
+    @property
+    def is_public(self) -> bool:
+        return self.status in PUBLIC_STATUSES
+
+    @property
+    def accepts_votes(self) -> bool:
+        return self.status in VOTABLE_STATUSES
+
+    @property
+    def can_be_withdrawn(self) -> bool:
+        return self.status in WITHDRAWABLE_STATUSES
+
+    @property
+    def awaiting_moderation(self) -> bool:
+        return self.status in AWAITING_MODERATION
+
+
+class ConcernEvent(models.Model):
+    """One change of a concern's status, kept for its public history."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    concern = models.ForeignKey(Concern, on_delete=models.CASCADE, related_name="events")
+    sequence = models.PositiveIntegerField()
+    from_status = models.CharField(max_length=16, choices=Status.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=Status.choices)
+    occurred_on = models.DateField()
+    # Empty for an anonymous submitter's own actions: they keep the date only.
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["concern", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["concern", "sequence"], name="event_sequence_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_to_status_display()} on {self.occurred_on:%Y-%m-%d}"
+
+
+class Vote(models.Model):
+    """A vote carries no person: only a keyed hash of (person, concern)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    concern = models.ForeignKey(Concern, on_delete=models.CASCADE, related_name="votes")
+    voter_hash = models.CharField(max_length=64)
+    cast_on = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["concern", "voter_hash"], name="one_vote_per_person")
+        ]
+        indexes = [models.Index(fields=["cast_on", "concern"], name="vote_cast_on")]
+
+    def __str__(self) -> str:
+        return "A vote"  # deliberately says nothing about the voter
+
+
+class Message(models.Model):
+    """The conversation between staff and a concern's submitter."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    concern = models.ForeignKey(Concern, on_delete=models.CASCADE, related_name="messages")
+    sequence = models.PositiveIntegerField()
+    from_submitter = models.BooleanField()
+    staff_author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    body = models.TextField()
+    body_html = models.TextField()
+    sent_on = models.DateField()
+    # Empty for messages from an anonymous submitter.
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["concern", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["concern", "sequence"], name="message_sequence_unique"),
+            models.CheckConstraint(
+                condition=Q(from_submitter=False) | Q(staff_author__isnull=True),
+                name="submitter_message_has_no_staff_author",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Message {self.sequence} on {self.concern_id}"

@@ -1,0 +1,389 @@
+"""Services that change concerns, votes and the receipt conversation.
+
+Every interface (pages, the API later, management commands) calls these; none of them
+writes a concern, a vote or a message any other way.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Department, User
+from concerns.anonymity import (
+    carried_vote_hash,
+    coarse_today,
+    receipt_hash,
+    receipt_new,
+    voter_hash,
+)
+from concerns.errors import (
+    IllegalTransition,
+    InvalidInput,
+    NotAllowed,
+    ReceiptNotFound,
+)
+from concerns.models import Concern, ConcernEvent, Message, Status, Tag, Vote
+from concerns.rendering import render_markdown
+
+TITLE_MAX = 140
+BODY_MAX = 20_000
+MESSAGE_MAX = 5_000
+
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.SUBMITTED: frozenset({Status.IN_REVIEW, Status.WITHDRAWN}),
+    Status.IN_REVIEW: frozenset({Status.OPEN, Status.REJECTED, Status.MERGED, Status.WITHDRAWN}),
+    Status.OPEN: frozenset({Status.RESPONSE_DUE, Status.MERGED, Status.CLOSED, Status.WITHDRAWN}),
+    Status.RESPONSE_DUE: frozenset({Status.ANSWERED}),
+    Status.ANSWERED: frozenset({Status.CLOSED, Status.RESPONSE_DUE}),
+    Status.CLOSED: frozenset(),
+    Status.REJECTED: frozenset(),
+    Status.MERGED: frozenset(),
+    Status.WITHDRAWN: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class Submission:
+    concern: Concern
+    # Shown once to an anonymous submitter and never stored; None for named concerns.
+    receipt: str | None
+
+
+def _label(status: str) -> str:
+    return Status(status).label.lower()
+
+
+def _locked(concern_id) -> Concern:
+    return Concern.objects.select_for_update().get(pk=concern_id)
+
+
+def _transition(
+    concern: Concern,
+    to_status: str,
+    *,
+    actor: User | None,
+    note: str = "",
+    by_anonymous_submitter: bool = False,
+) -> ConcernEvent:
+    """Moves a locked concern to a new status and records the change."""
+    if to_status not in ALLOWED_TRANSITIONS[concern.status]:
+        raise IllegalTransition(
+            f"A concern that is {_label(concern.status)} cannot become {_label(to_status)}."
+        )
+    from_status = concern.status
+    concern.status = to_status
+    concern.save(update_fields=["status"])
+    return _event_record(
+        concern,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor,
+        note=note,
+        by_anonymous_submitter=by_anonymous_submitter,
+    )
+
+
+def _event_record(
+    concern: Concern,
+    *,
+    from_status: str,
+    to_status: str,
+    actor: User | None,
+    note: str,
+    by_anonymous_submitter: bool,
+) -> ConcernEvent:
+    sequence = concern.events.count() + 1
+    if by_anonymous_submitter:
+        return ConcernEvent.objects.create(
+            concern=concern,
+            sequence=sequence,
+            from_status=from_status,
+            to_status=to_status,
+            occurred_on=coarse_today(),
+            note=note,
+        )
+    now = timezone.now()
+    return ConcernEvent.objects.create(
+        concern=concern,
+        sequence=sequence,
+        from_status=from_status,
+        to_status=to_status,
+        occurred_on=timezone.localdate(now),
+        occurred_at=now,
+        actor=actor,
+        note=note,
+    )
+
+
+def _require_moderator(person: User) -> None:
+    if not person.can_moderate:
+        raise NotAllowed("Only moderators can review concerns.")
+
+
+def _clean_text(value: str, *, field: str, max_length: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput(f"The {field} cannot be empty.")
+    if len(value) > max_length:
+        raise InvalidInput(f"The {field} must be at most {max_length:,} characters.")
+    return value
+
+
+def department_is_large_enough(department: Department) -> bool:
+    return department.members.filter(is_active=True).count() >= settings.ANONYMITY_MIN_GROUP_SIZE
+
+
+@transaction.atomic
+def concern_submit(
+    *,
+    author: User | None,
+    anonymous: bool,
+    title: str,
+    body: str,
+    tags: Iterable[Tag] = (),
+    department: Department | None = None,
+) -> Submission:
+    """Records a new concern. An anonymous one keeps no link to `author` at all:
+    `author` is only used to check that a signed-in person may submit."""
+    title = _clean_text(title, field="title", max_length=TITLE_MAX)
+    body = _clean_text(body, field="description", max_length=BODY_MAX)
+    if not anonymous and author is None:
+        raise InvalidInput("A named concern needs a signed-in author.")
+    if anonymous and department is not None and not department_is_large_enough(department):
+        raise InvalidInput(
+            f"{department.name} has fewer than {settings.ANONYMITY_MIN_GROUP_SIZE} people, "
+            "so naming it could identify you. Leave the department empty."
+        )
+    receipt = receipt_new() if anonymous else None
+    concern = Concern.objects.create(
+        title=title,
+        body=body,
+        body_html=render_markdown(body),
+        department=department,
+        is_anonymous=anonymous,
+        author=None if anonymous else author,
+        submitted_on=coarse_today(),
+        receipt_hash=receipt_hash(receipt) if receipt else None,
+    )
+    concern.tags.set(list(tags))
+    _event_record(
+        concern,
+        from_status="",
+        to_status=Status.SUBMITTED,
+        actor=None if anonymous else author,
+        note="",
+        by_anonymous_submitter=anonymous,
+    )
+    return Submission(concern=concern, receipt=receipt)
+
+
+@transaction.atomic
+def concern_review_start(*, concern: Concern, moderator: User) -> Concern:
+    _require_moderator(moderator)
+    concern = _locked(concern.pk)
+    _transition(concern, Status.IN_REVIEW, actor=moderator)
+    return concern
+
+
+def _review_started(concern: Concern, moderator: User) -> Concern:
+    concern = _locked(concern.pk)
+    if concern.status == Status.SUBMITTED:
+        _transition(concern, Status.IN_REVIEW, actor=moderator)
+    return concern
+
+
+@transaction.atomic
+def concern_approve(*, concern: Concern, moderator: User) -> Concern:
+    """Publishes a concern: from now on everyone signed in can find and vote on it."""
+    _require_moderator(moderator)
+    concern = _review_started(concern, moderator)
+    _transition(concern, Status.OPEN, actor=moderator)
+    concern.published_at = timezone.now()
+    concern.save(update_fields=["published_at"])
+    return concern
+
+
+@transaction.atomic
+def concern_reject(*, concern: Concern, moderator: User, reason: str) -> Concern:
+    _require_moderator(moderator)
+    reason = _clean_text(reason, field="reason", max_length=MESSAGE_MAX)
+    concern = _review_started(concern, moderator)
+    _transition(concern, Status.REJECTED, actor=moderator, note=reason)
+    concern.rejection_reason = reason
+    concern.save(update_fields=["rejection_reason"])
+    return concern
+
+
+@transaction.atomic
+def concern_merge(*, concern: Concern, into: Concern, moderator: User) -> Concern:
+    """Merges a duplicate into another concern. Its votes carry over, and a person who
+    voted on both is counted once."""
+    _require_moderator(moderator)
+    if concern.pk == into.pk:
+        raise InvalidInput("A concern cannot be merged into itself.")
+    # Lock both rows in a fixed order so two merges cannot deadlock.
+    both = Concern.objects.select_for_update().filter(pk__in=[concern.pk, into.pk]).order_by("pk")
+    locked = {c.pk: c for c in both}
+    duplicate, target = locked[concern.pk], locked[into.pk]
+    if not target.accepts_votes:
+        raise IllegalTransition(
+            f"Concerns can only be merged into an open one; “{target.title}” is "
+            f"{_label(target.status)}."
+        )
+    if duplicate.status == Status.SUBMITTED:
+        _transition(duplicate, Status.IN_REVIEW, actor=moderator)
+    _transition(duplicate, Status.MERGED, actor=moderator, note=f"Merged into “{target.title}”.")
+    duplicate.merged_into = target
+    duplicate.save(update_fields=["merged_into"])
+    carried = _votes_carry_over(duplicate=duplicate, target=target)
+    _event_record(
+        target,
+        from_status=target.status,
+        to_status=target.status,
+        actor=moderator,
+        note=f"“{duplicate.title}” was merged into this concern; {carried} new "
+        f"supporter{'s' if carried != 1 else ''} carried over.",
+        by_anonymous_submitter=False,
+    )
+    return duplicate
+
+
+def _votes_carry_over(*, duplicate: Concern, target: Concern) -> int:
+    """Votes are keyed hashes of (person, concern), so the same person has different
+    hashes on the two concerns. The service, which holds the key, recomputes both for
+    every account to find who voted on both; nothing about that mapping is stored."""
+    duplicate_hashes = dict(duplicate.votes.values_list("voter_hash", "cast_on"))
+    target_hashes = set(target.votes.values_list("voter_hash", flat=True))
+    new_votes: list[Vote] = []
+    matched: set[str] = set()
+    for person_id in get_user_model().objects.values_list("pk", flat=True).iterator():
+        old = voter_hash(person_id=person_id, concern_id=duplicate.pk)
+        if old not in duplicate_hashes:
+            continue
+        matched.add(old)
+        new = voter_hash(person_id=person_id, concern_id=target.pk)
+        if new not in target_hashes:
+            new_votes.append(Vote(concern=target, voter_hash=new, cast_on=duplicate_hashes[old]))
+            target_hashes.add(new)
+    for old, cast_on in duplicate_hashes.items():
+        if old in matched:
+            continue
+        # The voter's account is gone: nobody can vote as them again, so their
+        # vote carries over under a stand-in hash.
+        new = carried_vote_hash(vote_hash=old, concern_id=target.pk)
+        if new not in target_hashes:
+            new_votes.append(Vote(concern=target, voter_hash=new, cast_on=cast_on))
+            target_hashes.add(new)
+    Vote.objects.bulk_create(new_votes)
+    Concern.objects.filter(pk=target.pk).update(vote_count=F("vote_count") + len(new_votes))
+    return len(new_votes)
+
+
+@transaction.atomic
+def concern_withdraw(*, concern: Concern, author: User) -> Concern:
+    concern = _locked(concern.pk)
+    if concern.is_anonymous or concern.author_id != author.pk:
+        raise NotAllowed("Only the person who raised a concern can withdraw it.")
+    _transition(concern, Status.WITHDRAWN, actor=author, note="Withdrawn by the submitter.")
+    return concern
+
+
+def receipt_concern(*, receipt: str) -> Concern:
+    """The concern a receipt belongs to. Every wrong receipt, malformed or not, costs
+    one hash and one indexed look-up and ends in the same error."""
+    concern = Concern.objects.filter(receipt_hash=receipt_hash(receipt)).first()
+    if concern is None:
+        raise ReceiptNotFound("No concern matches that receipt. Check it and try again.")
+    return concern
+
+
+@transaction.atomic
+def concern_withdraw_by_receipt(*, receipt: str) -> Concern:
+    concern = _locked(receipt_concern(receipt=receipt).pk)
+    _transition(
+        concern,
+        Status.WITHDRAWN,
+        actor=None,
+        note="Withdrawn by the submitter.",
+        by_anonymous_submitter=True,
+    )
+    return concern
+
+
+def _message_record(
+    concern: Concern, *, body: str, staff_author: User | None, from_submitter: bool
+) -> Message:
+    body = _clean_text(body, field="message", max_length=MESSAGE_MAX)
+    sequence = concern.messages.count() + 1
+    anonymous_reply = from_submitter and concern.is_anonymous
+    now = timezone.now()
+    return Message.objects.create(
+        concern=concern,
+        sequence=sequence,
+        from_submitter=from_submitter,
+        staff_author=staff_author,
+        body=body,
+        body_html=render_markdown(body),
+        sent_on=coarse_today() if anonymous_reply else timezone.localdate(now),
+        sent_at=None if anonymous_reply else now,
+    )
+
+
+@transaction.atomic
+def message_ask(*, concern: Concern, author: User, body: str) -> Message:
+    """A moderator or leader asks the submitter a question."""
+    if not author.can_message_submitters:
+        raise NotAllowed("Only moderators and leaders can write to a submitter.")
+    concern = _locked(concern.pk)
+    return _message_record(concern, body=body, staff_author=author, from_submitter=False)
+
+
+@transaction.atomic
+def message_reply_by_author(*, concern: Concern, author: User, body: str) -> Message:
+    concern = _locked(concern.pk)
+    if concern.is_anonymous or concern.author_id != author.pk:
+        raise NotAllowed("Only the person who raised this concern can answer here.")
+    return _message_record(concern, body=body, staff_author=None, from_submitter=True)
+
+
+@transaction.atomic
+def message_reply_by_receipt(*, receipt: str, body: str) -> Message:
+    concern = _locked(receipt_concern(receipt=receipt).pk)
+    return _message_record(concern, body=body, staff_author=None, from_submitter=True)
+
+
+@transaction.atomic
+def vote_cast(*, concern: Concern, voter: User) -> bool:
+    """Adds the person's vote. Returns False when they had already voted.
+
+    The row lock on the concern serialises votes on one concern (the count update
+    would take it anyway), which keeps the count equal to the rows under any load and
+    makes a merge wait for votes in flight."""
+    locked = Concern.objects.select_for_update(no_key=True).only("pk", "status").get(pk=concern.pk)
+    if not locked.accepts_votes:
+        raise IllegalTransition(f"Votes are closed: this concern is {_label(locked.status)}.")
+    hashed = voter_hash(person_id=voter.pk, concern_id=concern.pk)
+    if Vote.objects.filter(concern_id=concern.pk, voter_hash=hashed).exists():
+        return False
+    Vote.objects.create(concern_id=concern.pk, voter_hash=hashed, cast_on=coarse_today())
+    Concern.objects.filter(pk=concern.pk).update(vote_count=F("vote_count") + 1)
+    return True
+
+
+@transaction.atomic
+def vote_retract(*, concern: Concern, voter: User) -> bool:
+    """Removes the person's vote. Returns False when there was none."""
+    locked = Concern.objects.select_for_update(no_key=True).only("pk", "status").get(pk=concern.pk)
+    if not locked.accepts_votes:
+        raise IllegalTransition(f"Votes are closed: this concern is {_label(locked.status)}.")
+    hashed = voter_hash(person_id=voter.pk, concern_id=concern.pk)
+    deleted, _ = Vote.objects.filter(concern_id=concern.pk, voter_hash=hashed).delete()
+    if not deleted:
+        return False
+    Concern.objects.filter(pk=concern.pk).update(vote_count=F("vote_count") - 1)
+    return True

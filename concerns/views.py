@@ -1,0 +1,389 @@
+"""Pages for concerns: thin edges over services and selectors.
+
+The receipt never appears in a URL, a redirect or a session: pages that need it are
+answers to a POST, and the forms on them carry it back in their POST bodies.
+"""
+
+from functools import wraps
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.models import Organisation
+from concerns import selectors, services, throttles
+from concerns.errors import ConcernError, ConcernNotFound, RateLimited, ReceiptNotFound
+from concerns.forms import (
+    ConcernForm,
+    MergeForm,
+    MessageForm,
+    PublicConcernForm,
+    ReceiptForm,
+    ReceiptReplyForm,
+    RejectForm,
+    SearchForm,
+)
+from concerns.models import Concern
+
+
+def moderator_required(view):
+    @wraps(view)
+    @login_required
+    def wrapped(request: HttpRequest, *args, **kwargs):
+        if not request.user.can_moderate:
+            return HttpResponseForbidden(render(request, "403.html").content)
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _concern_or_404(concern_id: UUID) -> Concern:
+    concern = Concern.objects.filter(pk=concern_id).first()
+    if concern is None:
+        raise Http404("No such concern.")
+    return concern
+
+
+def _back_to(request: HttpRequest, concern: Concern, outcome, success: str):
+    """Runs a service call for a button on a concern page: a domain error becomes a
+    message on the page, never an error page."""
+    try:
+        outcome()
+    except ConcernError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, success)
+    return redirect("concerns:detail", concern_id=concern.pk)
+
+
+@login_required
+def concern_list(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET)
+    form.is_valid()
+    data = form.cleaned_data
+    q = data.get("q") or ""
+    filters = selectors.ConcernFilters(
+        sort=data.get("sort") or ("relevant" if q else "top"),
+        status=data.get("status") or "",
+        tag=data.get("tag") or "",
+        q=q,
+        page=data.get("page") or 1,
+    )
+    page = selectors.concern_list(viewer=request.user, filters=filters)
+    return render(
+        request,
+        "concerns/list.html",
+        {
+            "page": page,
+            "filters": filters,
+            "sorts": selectors.SORTS,
+            "statuses": selectors.status_choices(),
+            "tags": selectors.tags_all(),
+        },
+    )
+
+
+def _submitted(request: HttpRequest, submission: services.Submission) -> HttpResponse:
+    if submission.receipt is None:
+        messages.success(request, "Your concern was sent to the moderators.")
+        return redirect("concerns:detail", concern_id=submission.concern.pk)
+    # The receipt is shown in this one answer and nowhere else.
+    response = render(
+        request,
+        "concerns/receipt_issued.html",
+        {"receipt": submission.receipt, "concern": submission.concern},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def concern_new(request: HttpRequest) -> HttpResponse:
+    form = ConcernForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            submission = services.concern_submit(
+                author=request.user,
+                anonymous=form.anonymous,
+                title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"],
+                tags=form.cleaned_data["tags"],
+                department=form.cleaned_data["department"],
+            )
+        except ConcernError as error:
+            form.add_error(None, str(error))
+        else:
+            return _submitted(request, submission)
+    return render(request, "concerns/new.html", {"form": form}, status=_form_status(request, form))
+
+
+def _form_status(request: HttpRequest, form) -> int:
+    return 400 if request.method == "POST" and form.errors else 200
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def concern_new_public(request: HttpRequest) -> HttpResponse:
+    organisation = Organisation.current()
+    if not organisation.public_form_enabled:
+        raise Http404("The anonymous form without sign-in is not enabled.")
+    form = PublicConcernForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            throttles.public_submission_limit(request)
+            if not organisation.access_phrase_matches(form.cleaned_data["access_phrase"]):
+                form.add_error("access_phrase", "That is not the organisation's access phrase.")
+            else:
+                submission = services.concern_submit(
+                    author=None,
+                    anonymous=True,
+                    title=form.cleaned_data["title"],
+                    body=form.cleaned_data["body"],
+                    tags=form.cleaned_data["tags"],
+                    department=form.cleaned_data["department"],
+                )
+                return _submitted(request, submission)
+        except RateLimited as error:
+            form.add_error(None, str(error))
+            return render(request, "concerns/new_public.html", {"form": form}, status=429)
+        except ConcernError as error:
+            form.add_error(None, str(error))
+    return render(
+        request, "concerns/new_public.html", {"form": form}, status=_form_status(request, form)
+    )
+
+
+@require_POST
+def concern_similar(request: HttpRequest) -> HttpResponse:
+    """Suggestions while typing. A POST, so a half-written concern never lands in a
+    URL or an access log."""
+    if not request.user.is_authenticated and not Organisation.current().public_form_enabled:
+        return HttpResponseForbidden("Sign in first.")
+    text = request.POST.get("text", "")[:400]
+    return render(
+        request, "concerns/_similar.html", {"similar": selectors.concern_similar(text=text)}
+    )
+
+
+@login_required
+def concern_detail(request: HttpRequest, concern_id: UUID) -> HttpResponse:
+    try:
+        detail = selectors.concern_detail(viewer=request.user, concern_id=concern_id)
+    except ConcernNotFound as error:
+        raise Http404(str(error)) from error
+    context = {"detail": detail, "concern": detail.concern, "message_form": MessageForm()}
+    if request.user.can_moderate and detail.concern.awaiting_moderation:
+        context["moderation"] = _moderation_forms(detail.concern)
+    return render(request, "concerns/detail.html", context)
+
+
+@login_required
+@require_POST
+def concern_vote(request: HttpRequest, concern_id: UUID) -> HttpResponse:
+    concern = _concern_or_404(concern_id)
+    if request.POST.get("action") == "retract":
+        return _back_to(
+            request,
+            concern,
+            lambda: services.vote_retract(concern=concern, voter=request.user),
+            "Your vote was withdrawn.",
+        )
+    return _back_to(
+        request,
+        concern,
+        lambda: services.vote_cast(concern=concern, voter=request.user),
+        "Your vote was counted. Nobody can see who voted.",
+    )
+
+
+@login_required
+@require_POST
+def concern_withdraw(request: HttpRequest, concern_id: UUID) -> HttpResponse:
+    concern = _concern_or_404(concern_id)
+    return _back_to(
+        request,
+        concern,
+        lambda: services.concern_withdraw(concern=concern, author=request.user),
+        "Your concern was withdrawn.",
+    )
+
+
+@login_required
+@require_POST
+def concern_message(request: HttpRequest, concern_id: UUID) -> HttpResponse:
+    concern = _concern_or_404(concern_id)
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Write a message first (at most 5,000 characters).")
+        return redirect("concerns:detail", concern_id=concern.pk)
+    body = form.cleaned_data["body"]
+    if request.user.can_message_submitters:
+        outcome = lambda: services.message_ask(concern=concern, author=request.user, body=body)  # noqa: E731
+    else:
+        outcome = lambda: services.message_reply_by_author(  # noqa: E731
+            concern=concern, author=request.user, body=body
+        )
+    return _back_to(request, concern, outcome, "Your message was sent.")
+
+
+@login_required
+def concerns_mine(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "concerns/mine.html",
+        {"concerns": selectors.concerns_by_author(author=request.user)},
+    )
+
+
+# Receipts --------------------------------------------------------------------------
+
+
+def _receipt_page(
+    request: HttpRequest, receipt: str, *, status: int = 200, error: str = ""
+) -> HttpResponse:
+    concern = services.receipt_concern(receipt=receipt)
+    response = render(
+        request,
+        "concerns/receipt_status.html",
+        {
+            "detail": selectors.receipt_detail(concern=concern),
+            "receipt": receipt,
+            "reply_form": ReceiptReplyForm(initial={"receipt": receipt}),
+            "error": error,
+        },
+        status=status,
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def receipt_lookup(request: HttpRequest) -> HttpResponse:
+    form = ReceiptForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            throttles.receipt_lookup_limit(request)
+            return _receipt_page(request, form.cleaned_data["receipt"])
+        except RateLimited as error:
+            form.add_error(None, str(error))
+            status = 429
+        except ReceiptNotFound as error:
+            form.add_error("receipt", str(error))
+            status = 404
+    elif request.method == "POST":
+        status = 400
+    return render(request, "concerns/receipt_lookup.html", {"form": form}, status=status)
+
+
+@never_cache
+@require_POST
+def receipt_reply(request: HttpRequest) -> HttpResponse:
+    form = ReceiptReplyForm(request.POST)
+    return _receipt_action(
+        request,
+        form,
+        lambda data: services.message_reply_by_receipt(receipt=data["receipt"], body=data["body"]),
+    )
+
+
+@never_cache
+@require_POST
+def receipt_withdraw(request: HttpRequest) -> HttpResponse:
+    form = ReceiptForm(request.POST)
+    return _receipt_action(
+        request,
+        form,
+        lambda data: services.concern_withdraw_by_receipt(receipt=data["receipt"]),
+    )
+
+
+def _receipt_action(request: HttpRequest, form, action) -> HttpResponse:
+    try:
+        throttles.receipt_lookup_limit(request)
+    except RateLimited as error:
+        form.is_valid()
+        form.add_error(None, str(error))
+        return render(request, "concerns/receipt_lookup.html", {"form": form}, status=429)
+    if not form.is_valid():
+        receipt = form.data.get("receipt", "")
+        try:
+            return _receipt_page(
+                request,
+                receipt,
+                status=400,
+                error="Write an answer first (at most 5,000 characters).",
+            )
+        except ReceiptNotFound:
+            return render(request, "concerns/receipt_lookup.html", {"form": form}, status=400)
+    try:
+        action(form.cleaned_data)
+    except ReceiptNotFound as error:
+        form.add_error("receipt", str(error))
+        return render(request, "concerns/receipt_lookup.html", {"form": form}, status=404)
+    except ConcernError as error:
+        return _receipt_page(request, form.cleaned_data["receipt"], status=409, error=str(error))
+    return _receipt_page(request, form.cleaned_data["receipt"])
+
+
+# Moderation ------------------------------------------------------------------------
+
+
+def _moderation_forms(concern: Concern) -> dict:
+    return {
+        "reject_form": RejectForm(),
+        "merge_form": MergeForm(targets=selectors.merge_targets(excluding=concern)),
+    }
+
+
+@moderator_required
+def moderation_queue(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "concerns/moderation_queue.html", {"queue": selectors.moderation_queue()}
+    )
+
+
+@moderator_required
+@require_POST
+def moderation_act(request: HttpRequest, concern_id: UUID, action: str) -> HttpResponse:
+    concern = _concern_or_404(concern_id)
+    moderator = request.user
+    try:
+        if action == "review":
+            services.concern_review_start(concern=concern, moderator=moderator)
+            messages.success(request, "You are reviewing this concern.")
+        elif action == "approve":
+            services.concern_approve(concern=concern, moderator=moderator)
+            messages.success(request, f"“{concern.title}” is now open to everyone.")
+        elif action == "reject":
+            form = RejectForm(request.POST)
+            if not form.is_valid():
+                messages.error(request, "Give the submitter a reason for the rejection.")
+                return redirect("concerns:detail", concern_id=concern.pk)
+            services.concern_reject(
+                concern=concern, moderator=moderator, reason=form.cleaned_data["reason"]
+            )
+            messages.success(request, "The concern was rejected; the submitter can read why.")
+        elif action == "merge":
+            form = MergeForm(request.POST)
+            if not form.is_valid():
+                messages.error(request, "Choose an open concern to merge into.")
+                return redirect("concerns:detail", concern_id=concern.pk)
+            services.concern_merge(
+                concern=concern, into=form.cleaned_data["into"], moderator=moderator
+            )
+            messages.success(request, "Merged. Its votes were carried over.")
+        else:
+            raise Http404("No such moderation action.")
+    except ConcernError as error:
+        messages.error(request, str(error))
+        return redirect("concerns:detail", concern_id=concern.pk)
+    next_url = reverse("concerns:moderation")
+    return redirect(next_url if action != "review" else concern.get_absolute_url())

@@ -1,0 +1,1 @@
+# Meetings, agendas and live questions arrive with the meetings issue.
