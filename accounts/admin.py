@@ -30,7 +30,13 @@ class OrganisationForm(forms.ModelForm):
 
     class Meta:
         model = Organisation
-        fields = ("name", "public_form_enabled")
+        fields = (
+            "name",
+            "public_form_enabled",
+            "response_vote_threshold",
+            "response_days",
+            "agenda_vote_threshold",
+        )
 
     def clean(self):
         cleaned = super().clean()

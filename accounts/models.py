@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MinValueValidator
 from django.db import models
 
 
@@ -55,6 +56,19 @@ class Organisation(models.Model):
         "concern with the organisation's access phrase instead.",
     )
     access_phrase_hash = models.CharField(max_length=256, blank=True, editable=False)
+    response_vote_threshold = models.PositiveIntegerField(
+        "votes needed for a written response",
+        default=10,
+        validators=[MinValueValidator(1)],
+    )
+    response_days = models.PositiveIntegerField(
+        "days allowed to respond", default=14, validators=[MinValueValidator(1)]
+    )
+    agenda_vote_threshold = models.PositiveIntegerField(
+        "votes needed to propose for the all-hands agenda",
+        default=25,
+        validators=[MinValueValidator(1)],
+    )
 
     class Meta:
         verbose_name = "organisation settings"

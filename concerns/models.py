@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Department
 
@@ -83,6 +84,18 @@ class Concern(models.Model):
         related_name="merged_concerns",
     )
     vote_count = models.PositiveIntegerField(default=0)
+    # The duty to answer in writing, once support (or a meeting) created it.
+    accountable_leader = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="accountable_concerns",
+    )
+    response_due_since = models.DateField(null=True, blank=True)
+    response_due_on = models.DateField(null=True, blank=True)
+    deadline_missed_on = models.DateField(null=True, blank=True)
+    escalated_on = models.DateField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -118,6 +131,20 @@ class Concern(models.Model):
     @property
     def accepts_votes(self) -> bool:
         return self.status in VOTABLE_STATUSES
+
+    @property
+    def is_overdue(self) -> bool:
+        return (
+            self.status == Status.RESPONSE_DUE
+            and self.response_due_on is not None
+            and self.response_due_on < timezone.localdate()
+        )
+
+    @property
+    def days_overdue(self) -> int:
+        if not self.is_overdue:
+            return 0
+        return (timezone.localdate() - self.response_due_on).days
 
     @property
     def can_be_withdrawn(self) -> bool:
@@ -208,3 +235,27 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"Message {self.sequence} on {self.concern_id}"
+
+
+class LeaderRoute(models.Model):
+    """Routes concerns that become due to an accountable leader by tag or department."""
+
+    tag = models.ForeignKey(Tag, null=True, blank=True, on_delete=models.CASCADE)
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.CASCADE)
+    leader = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        limit_choices_to={"role": "leader"},
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(tag__isnull=False) | Q(department__isnull=False),
+                name="route_names_tag_or_department",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tag or self.department} → {self.leader}"

@@ -6,6 +6,7 @@ writes a concern, a vote or a message any other way.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -13,7 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import Department, User
+from accounts.models import Department, Organisation, Role, User
 from concerns.anonymity import (
     carried_vote_hash,
     coarse_today,
@@ -27,8 +28,9 @@ from concerns.errors import (
     NotAllowed,
     ReceiptNotFound,
 )
-from concerns.models import Concern, ConcernEvent, Message, Status, Tag, Vote
+from concerns.models import Concern, ConcernEvent, LeaderRoute, Message, Status, Tag, Vote
 from concerns.rendering import render_markdown
+from ledger.services import ledger_append, ledger_defer
 
 TITLE_MAX = 140
 BODY_MAX = 20_000
@@ -69,6 +71,7 @@ def _transition(
     actor: User | None,
     note: str = "",
     by_anonymous_submitter: bool = False,
+    date_only: bool = False,
 ) -> ConcernEvent:
     """Moves a locked concern to a new status and records the change."""
     if to_status not in ALLOWED_TRANSITIONS[concern.status]:
@@ -85,6 +88,7 @@ def _transition(
         actor=actor,
         note=note,
         by_anonymous_submitter=by_anonymous_submitter,
+        date_only=date_only,
     )
 
 
@@ -96,28 +100,37 @@ def _event_record(
     actor: User | None,
     note: str,
     by_anonymous_submitter: bool,
+    date_only: bool = False,
 ) -> ConcernEvent:
+    """Records a change in the concern's history and, when its status changed, in the
+    ledger. An anonymous submitter's own actions keep the date only, and their ledger
+    entries wait for the next shuffled batch."""
     sequence = concern.events.count() + 1
-    if by_anonymous_submitter:
-        return ConcernEvent.objects.create(
-            concern=concern,
-            sequence=sequence,
-            from_status=from_status,
-            to_status=to_status,
-            occurred_on=coarse_today(),
-            note=note,
-        )
     now = timezone.now()
-    return ConcernEvent.objects.create(
+    coarse = by_anonymous_submitter or date_only
+    event = ConcernEvent.objects.create(
         concern=concern,
         sequence=sequence,
         from_status=from_status,
         to_status=to_status,
-        occurred_on=timezone.localdate(now),
-        occurred_at=now,
-        actor=actor,
+        occurred_on=coarse_today() if coarse else timezone.localdate(now),
+        occurred_at=None if coarse else now,
+        actor=None if by_anonymous_submitter else actor,
         note=note,
     )
+    if from_status != to_status:
+        payload = {
+            "concern": str(concern.pk),
+            "from": from_status or None,
+            "to": to_status,
+            "on": event.occurred_on.isoformat(),
+            "by": None if concern.is_anonymous or actor is None else actor.display_name,
+        }
+        if by_anonymous_submitter:
+            ledger_defer(kind="concern.status", payload=payload)
+        else:
+            ledger_append(kind="concern.status", payload=payload)
+    return event
 
 
 def _require_moderator(person: User) -> None:
@@ -241,6 +254,7 @@ def concern_merge(*, concern: Concern, into: Concern, moderator: User) -> Concer
     duplicate.merged_into = target
     duplicate.save(update_fields=["merged_into"])
     carried = _votes_carry_over(duplicate=duplicate, target=target)
+    _response_duty_check(target.pk)
     _event_record(
         target,
         from_status=target.status,
@@ -372,6 +386,7 @@ def vote_cast(*, concern: Concern, voter: User) -> bool:
         return False
     Vote.objects.create(concern_id=concern.pk, voter_hash=hashed, cast_on=coarse_today())
     Concern.objects.filter(pk=concern.pk).update(vote_count=F("vote_count") + 1)
+    _response_duty_check(concern.pk)
     return True
 
 
@@ -387,3 +402,141 @@ def vote_retract(*, concern: Concern, voter: User) -> bool:
         return False
     Concern.objects.filter(pk=concern.pk).update(vote_count=F("vote_count") - 1)
     return True
+
+
+# Duties to respond -------------------------------------------------------------------
+
+
+def _routed_leader(concern: Concern) -> User | None:
+    routes = LeaderRoute.objects.select_related("leader").filter(leader__is_active=True)
+    tag_ids = list(concern.tags.values_list("pk", flat=True))
+    by_tag = routes.filter(tag_id__in=tag_ids).order_by("tag__name").first() if tag_ids else None
+    if by_tag is not None:
+        return by_tag.leader
+    if concern.department_id:
+        by_department = routes.filter(department_id=concern.department_id).first()
+        if by_department is not None:
+            return by_department.leader
+    return None
+
+
+def _make_response_due(concern: Concern, *, actor: User | None, note: str) -> None:
+    """Gives a locked concern a written-response deadline and, where a route exists,
+    an accountable leader. Triggered by support, so it keeps the date only: the
+    moment of the deciding vote is nobody's business."""
+    today = timezone.localdate()
+    organisation = Organisation.current()
+    _transition(concern, Status.RESPONSE_DUE, actor=actor, note=note, date_only=actor is None)
+    concern.response_due_since = today
+    concern.response_due_on = today + timedelta(days=organisation.response_days)
+    concern.deadline_missed_on = None
+    if concern.accountable_leader_id is None:
+        concern.accountable_leader = _routed_leader(concern)
+    concern.save(
+        update_fields=[
+            "response_due_since",
+            "response_due_on",
+            "deadline_missed_on",
+            "accountable_leader",
+        ]
+    )
+
+
+def _response_duty_check(concern_id) -> None:
+    """Called with the concern's row locked, after its vote count changed."""
+    concern = Concern.objects.get(pk=concern_id)
+    threshold = Organisation.current().response_vote_threshold
+    if concern.status == Status.OPEN and concern.vote_count >= threshold:
+        _make_response_due(
+            concern,
+            actor=None,
+            note=f"Reached {threshold} votes: a written response is now due.",
+        )
+
+
+@transaction.atomic
+def concern_assign_leader(*, concern: Concern, moderator: User, leader: User) -> Concern:
+    _require_moderator(moderator)
+    if leader.role != Role.LEADER or not leader.is_active:
+        raise InvalidInput(f"{leader.display_name} is not an active leader.")
+    concern = _locked(concern.pk)
+    if concern.status not in (Status.OPEN, Status.RESPONSE_DUE, Status.ANSWERED):
+        raise IllegalTransition(
+            f"A concern that is {_label(concern.status)} does not need a leader."
+        )
+    concern.accountable_leader = leader
+    concern.save(update_fields=["accountable_leader"])
+    _event_record(
+        concern,
+        from_status=concern.status,
+        to_status=concern.status,
+        actor=moderator,
+        note=f"{leader.display_name} is accountable for the written response.",
+        by_anonymous_submitter=False,
+    )
+    return concern
+
+
+@transaction.atomic
+def concern_require_response(*, concern: Concern, actor: User | None, note: str) -> Concern:
+    """Makes a written response due for a reason other than votes: a moderator's
+    decision, an escalation after ratings, or a meeting that discussed it."""
+    concern = _locked(concern.pk)
+    if concern.status == Status.RESPONSE_DUE:
+        return concern
+    _make_response_due(concern, actor=actor, note=note)
+    return concern
+
+
+@transaction.atomic
+def concern_escalate(*, concern_id, note: str) -> Concern:
+    """Staff said the response did not answer the concern: it is due again."""
+    concern = _locked(concern_id)
+    _make_response_due(concern, actor=None, note=note)
+    concern.escalated_on = timezone.localdate()
+    concern.save(update_fields=["escalated_on"])
+    return concern
+
+
+@transaction.atomic
+def concern_mark_answered(*, concern_id, leader: User) -> Concern:
+    """Called by response publication inside its transaction."""
+    concern = _locked(concern_id)
+    if concern.status in (Status.OPEN, Status.RESPONSE_DUE):
+        _transition(concern, Status.ANSWERED, actor=leader)
+    return concern
+
+
+@transaction.atomic
+def deadlines_enforce(*, today=None) -> int:
+    """Records every response deadline that has passed. Safe to run twice: a missed
+    deadline is recorded once, guarded by `deadline_missed_on`."""
+    today = today or timezone.localdate()
+    missed = 0
+    overdue = Concern.objects.select_for_update().filter(
+        status=Status.RESPONSE_DUE, response_due_on__lt=today, deadline_missed_on__isnull=True
+    )
+    for concern in overdue:
+        concern.deadline_missed_on = today
+        concern.save(update_fields=["deadline_missed_on"])
+        _event_record(
+            concern,
+            from_status=concern.status,
+            to_status=concern.status,
+            actor=None,
+            note=f"The response deadline of {concern.response_due_on:%-d %b %Y} was missed.",
+            by_anonymous_submitter=False,
+            date_only=True,
+        )
+        leader = concern.accountable_leader
+        ledger_append(
+            kind="concern.deadline_missed",
+            payload={
+                "concern": str(concern.pk),
+                "due_on": concern.response_due_on.isoformat(),
+                "recorded_on": today.isoformat(),
+                "leader": leader.display_name if leader else None,
+            },
+        )
+        missed += 1
+    return missed

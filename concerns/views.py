@@ -28,7 +28,10 @@ from concerns.forms import (
     RejectForm,
     SearchForm,
 )
-from concerns.models import Concern
+from concerns.models import VOTABLE_STATUSES, Concern
+from responses import selectors as response_selectors
+from responses.forms import AssignLeaderForm, CommitmentForm
+from responses.models import CommitmentStatus
 
 
 def moderator_required(view):
@@ -177,9 +180,21 @@ def concern_detail(request: HttpRequest, concern_id: UUID) -> HttpResponse:
         detail = selectors.concern_detail(viewer=request.user, concern_id=concern_id)
     except ConcernNotFound as error:
         raise Http404(str(error)) from error
-    context = {"detail": detail, "concern": detail.concern, "message_form": MessageForm()}
-    if request.user.can_moderate and detail.concern.awaiting_moderation:
-        context["moderation"] = _moderation_forms(detail.concern)
+    concern = detail.concern
+    context = {
+        "detail": detail,
+        "concern": concern,
+        "message_form": MessageForm(),
+        "rv": response_selectors.response_view(concern=concern, viewer=request.user),
+        "commitment_form": CommitmentForm(),
+        "commitment_statuses": CommitmentStatus.choices,
+    }
+    if request.user.can_moderate and concern.awaiting_moderation:
+        context["moderation"] = _moderation_forms(concern)
+    if request.user.can_moderate and concern.status in VOTABLE_STATUSES:
+        context["assign_form"] = AssignLeaderForm(
+            initial={"leader": concern.accountable_leader_id}
+        )
     return render(request, "concerns/detail.html", context)
 
 
@@ -371,6 +386,24 @@ def moderation_act(request: HttpRequest, concern_id: UUID, action: str) -> HttpR
                 concern=concern, moderator=moderator, reason=form.cleaned_data["reason"]
             )
             messages.success(request, "The concern was rejected; the submitter can read why.")
+        elif action == "assign":
+            form = AssignLeaderForm(request.POST)
+            if not form.is_valid():
+                messages.error(request, "Choose an active leader.")
+                return redirect("concerns:detail", concern_id=concern.pk)
+            services.concern_assign_leader(
+                concern=concern, moderator=moderator, leader=form.cleaned_data["leader"]
+            )
+            messages.success(request, "The accountable leader was assigned.")
+            return redirect("concerns:detail", concern_id=concern.pk)
+        elif action == "require-response":
+            services.concern_require_response(
+                concern=concern,
+                actor=moderator,
+                note="A moderator asked leadership for a written response.",
+            )
+            messages.success(request, "A written response is now due.")
+            return redirect("concerns:detail", concern_id=concern.pk)
         elif action == "merge":
             form = MergeForm(request.POST)
             if not form.is_valid():

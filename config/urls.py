@@ -6,6 +6,8 @@ admin.site.site_title = "Answerable"
 
 urlpatterns = [
     path("", include("concerns.urls")),
+    path("", include("responses.urls")),
+    path("ledger/", include("ledger.urls")),
     path("accounts/", include("accounts.urls")),
     path("meetings/", include("meetings.urls")),
     path("admin/", admin.site.urls),

@@ -1,0 +1,1046 @@
+"""Seeds the demo organisation, Northwind Technologies, with people in every role and
+concerns in every state the services can reach.
+
+Every concern, vote and message is made by the services, the way people make them,
+so the demo never shows a state the product cannot reach. The services read the
+time from `django.utils.timezone.now()`; the seed runs each step with that clock set
+back to the step's day, which gives the demo weeks of history (so "Trending this
+week" differs from "Most supported") without writing a date into any row itself.
+
+Receipts of anonymous demo concerns are derived from ANONYMITY_KEY, so they can be
+printed again on every run although only their hashes are stored.
+"""
+
+import random
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from itertools import groupby
+from unittest import mock
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.models import Department, Organisation, Role, User
+from concerns import services
+from concerns.anonymity import (
+    RECEIPT_ALPHABET,
+    RECEIPT_LENGTH,
+    keyed_hash,
+    receipt_format,
+    receipt_hash,
+)
+from concerns.errors import ReceiptNotFound
+from concerns.models import Concern, Tag
+
+ORGANISATION_NAME = "Northwind Technologies"
+DEMO_PASSWORD = "answerable-demo"  # noqa: S105 - published on purpose: demo only
+ACCESS_PHRASE = "northwind open door"
+EMAIL_DOMAIN = "northwind.example"
+
+DEPARTMENTS = (
+    "Engineering",
+    "Customer Support",
+    "Sales",
+    "People Operations",
+    "Finance",
+    "Legal",  # three people: smaller than the anonymity group size, so never shown
+)
+
+TAGS = {
+    "ethics": "Ethics",
+    "pay": "Pay and benefits",
+    "workload": "Workload and on-call",
+    "remote": "Remote and office",
+    "security": "Security and privacy",
+    "leadership": "Leadership and strategy",
+    "hiring": "Hiring and layoffs",
+    "customers": "Customers and products",
+}
+
+E, M, L, A = Role.EMPLOYEE, Role.MODERATOR, Role.LEADER, Role.ADMIN
+
+# username, first name, last name, role, department
+PEOPLE = (
+    ("admin", "Robin", "Hale", A, "Engineering"),
+    ("hana.sato", "Hana", "Sato", A, "People Operations"),
+    ("moderator", "Sam", "Whitfield", M, "Customer Support"),
+    ("ines.duarte", "Inês", "Duarte", M, "Engineering"),
+    ("theo.grant", "Theo", "Grant", M, "People Operations"),
+    ("leader", "Dana", "Cole", L, None),  # chief executive
+    ("marcus.webb", "Marcus", "Webb", L, "Engineering"),
+    ("elena.petrova", "Elena", "Petrova", L, "Sales"),
+    ("kemi.adeyemi", "Kemi", "Adeyemi", L, "People Operations"),
+    ("victor.ng", "Victor", "Ng", L, "Finance"),
+    ("helen.fischer", "Helen", "Fischer", L, "Legal"),
+    ("employee", "Jordan", "Lee", E, "Engineering"),
+    ("priya.raman", "Priya", "Raman", E, "Engineering"),
+    ("tomasz.nowak", "Tomasz", "Nowak", E, "Engineering"),
+    ("aisha.bello", "Aisha", "Bello", E, "Engineering"),
+    ("liam.oconnor", "Liam", "O'Connor", E, "Engineering"),
+    ("mei.chen", "Mei", "Chen", E, "Engineering"),
+    ("diego.fernandez", "Diego", "Fernández", E, "Engineering"),
+    ("kwame.mensah", "Kwame", "Mensah", E, "Engineering"),
+    ("sofia.rossi", "Sofia", "Rossi", E, "Engineering"),
+    ("noah.williams", "Noah", "Williams", E, "Engineering"),
+    ("yuki.tanaka", "Yuki", "Tanaka", E, "Engineering"),
+    ("fatima.haddad", "Fatima", "Haddad", E, "Engineering"),
+    ("ben.carter", "Ben", "Carter", E, "Engineering"),
+    ("olga.ivanova", "Olga", "Ivanova", E, "Engineering"),
+    ("raj.patel", "Raj", "Patel", E, "Engineering"),
+    ("chloe.martin", "Chloé", "Martin", E, "Customer Support"),
+    ("ahmed.karim", "Ahmed", "Karim", E, "Customer Support"),
+    ("lucy.evans", "Lucy", "Evans", E, "Customer Support"),
+    ("pedro.alves", "Pedro", "Alves", E, "Customer Support"),
+    ("hannah.schmidt", "Hannah", "Schmidt", E, "Customer Support"),
+    ("tariq.aziz", "Tariq", "Aziz", E, "Customer Support"),
+    ("grace.kim", "Grace", "Kim", E, "Customer Support"),
+    ("oliver.brown", "Oliver", "Brown", E, "Customer Support"),
+    ("marta.silva", "Marta", "Silva", E, "Sales"),
+    ("jack.thompson", "Jack", "Thompson", E, "Sales"),
+    ("emma.dubois", "Emma", "Dubois", E, "Sales"),
+    ("ravi.iyer", "Ravi", "Iyer", E, "Sales"),
+    ("sarah.cohen", "Sarah", "Cohen", E, "Sales"),
+    ("luca.bianchi", "Luca", "Bianchi", E, "Sales"),
+    ("nina.larsen", "Nina", "Larsen", E, "Sales"),
+    ("laura.jensen", "Laura", "Jensen", E, "People Operations"),
+    ("david.mwangi", "David", "Mwangi", E, "People Operations"),
+    ("zara.hussain", "Zara", "Hussain", E, "People Operations"),
+    ("isabel.moreno", "Isabel", "Moreno", E, "Finance"),
+    ("george.adams", "George", "Adams", E, "Finance"),
+    ("ananya.rao", "Ananya", "Rao", E, "Finance"),
+    ("peter.kowalski", "Peter", "Kowalski", E, "Finance"),
+    ("ruth.okafor", "Ruth", "Okafor", E, "Finance"),
+    ("omar.sayed", "Omar", "Sayed", E, "Legal"),
+    ("julia.novak", "Julia", "Novak", E, "Legal"),
+)
+
+SUBMITTER = "submitter"  # a conversation line written by the concern's submitter
+
+# Votes cast within this many days count as this week's ("Trending this week").
+RECENT_DAYS = 7
+
+
+@dataclass(frozen=True)
+class DemoConcern:
+    """One concern's story. Days are counted back from today; None means never."""
+
+    key: str
+    title: str
+    body: str
+    tags: tuple[str, ...]
+    submitted: int
+    # A username for a named concern; for an anonymous one, who typed it (the
+    # service keeps no link to them) or None when it came through the public form.
+    author: str | None
+    anonymous: bool = False
+    department: str | None = None
+    moderator: str = "moderator"
+    reviewed: int | None = None
+    opened: int | None = None
+    rejected: int | None = None
+    reason: str = ""
+    merged: int | None = None
+    merged_into: str = ""
+    withdrawn: int | None = None
+    old_votes: int = 0  # cast more than RECENT_DAYS ago
+    recent_votes: int = 0
+    conversation: tuple[tuple[int, str, str], ...] = ()  # (day, username or SUBMITTER, text)
+
+
+CONCERNS = (
+    DemoConcern(
+        key="facial-recognition",
+        title="Stop selling facial recognition to police and immigration agencies",
+        body=(
+            "Northwind Vision is being sold to police forces and, since the spring, to an "
+            "immigration enforcement agency.\n\n"
+            "An independent test of a comparable system **matched 28 members of Congress "
+            "to mugshots**, with error rates far higher for darker-skinned faces. We "
+            "cannot control how a customer acts on a false match.\n\n"
+            "I am asking leadership to:\n\n"
+            "1. pause new sales to law enforcement and immigration agencies;\n"
+            "2. publish the list of current government customers of the Vision API;\n"
+            "3. put future sales of this kind before the ethics review board.\n\n"
+            "The all-hands answer was that *we follow the law*. That is not an answer to "
+            "whether we should do it."
+        ),
+        tags=("ethics", "customers"),
+        author="priya.raman",
+        department="Engineering",
+        submitted=44,
+        opened=43,
+        old_votes=30,
+        recent_votes=4,
+        conversation=(
+            (
+                42,
+                "marcus.webb",
+                "Would you present this at the next ethics review board? I will make "
+                "sure it is on their agenda.",
+            ),
+            (41, SUBMITTER, "Yes, gladly, with two colleagues from the Vision team."),
+        ),
+    ),
+    DemoConcern(
+        key="return-to-office",
+        title="Share the evidence behind the three-days-in-office mandate",
+        body=(
+            "The return-to-office announcement said collaboration *suffers* remotely. "
+            "Our team shipped more in the last two remote years than before.\n\n"
+            "- What data was the decision based on?\n"
+            "- Which teams were consulted?\n"
+            "- Will exceptions be decided by a written policy or by each manager?"
+        ),
+        tags=("remote", "leadership"),
+        author="aisha.bello",
+        anonymous=True,
+        department="Engineering",
+        submitted=31,
+        reviewed=31,
+        opened=29,
+        old_votes=21,
+        recent_votes=4,
+        conversation=(
+            (
+                31,
+                "moderator",
+                "Thank you. Could you say which kinds of teams are most affected, without "
+                "saying anything that identifies you?",
+            ),
+            (
+                30,
+                SUBMITTER,
+                "Mostly teams spread over several time zones: the office days do not "
+                "overlap with colleagues abroad anyway.",
+            ),
+        ),
+    ),
+    DemoConcern(
+        key="on-call-after-layoffs",
+        title="On-call load has doubled since the March layoffs",
+        body=(
+            "Rotations that had eight people now have four. Each of us is on call every "
+            "fourth week instead of every eighth, and pages overnight have not dropped.\n\n"
+            "Nobody has said whether the rotations will be refilled or the services "
+            "handed over. People are burning out **now**."
+        ),
+        tags=("workload", "hiring"),
+        author="kwame.mensah",
+        anonymous=True,
+        department="Engineering",
+        submitted=5,
+        opened=4,
+        recent_votes=24,
+    ),
+    DemoConcern(
+        key="pay-bands",
+        title="Publish salary bands for every role",
+        body=(
+            "New hires are joining on more than people who have done the same job for "
+            "years. Publishing the band for every role and level would let us see "
+            "whether pay is fair without anyone disclosing their own salary.\n\n"
+            "Several of our competitors already do this; some states require it in job "
+            "adverts."
+        ),
+        tags=("pay",),
+        author="marta.silva",
+        department="Sales",
+        submitted=38,
+        opened=36,
+        old_votes=19,
+        recent_votes=6,
+    ),
+    DemoConcern(
+        key="layoff-criteria",
+        title="What criteria decided who was laid off in March?",
+        body=(
+            "People with strong reviews were let go while others were kept. Without the "
+            "criteria, everyone assumes the worst: that it was about who complained, "
+            "who was on parental leave, or who was expensive.\n\n"
+            "Please publish the criteria that were applied, even in summary."
+        ),
+        tags=("hiring", "leadership"),
+        author=None,
+        anonymous=True,
+        submitted=26,
+        opened=24,
+        old_votes=17,
+        recent_votes=2,
+    ),
+    DemoConcern(
+        key="no-more-layoffs",
+        title="Commit to no further layoffs this financial year, or say plainly you cannot",
+        body=(
+            "Rumours of a second round are everywhere. A clear written statement, either "
+            "way, would be better than the silence."
+        ),
+        tags=("hiring", "leadership"),
+        author="jack.thompson",
+        anonymous=True,
+        department="Sales",
+        submitted=12,
+        opened=11,
+        old_votes=6,
+        recent_votes=8,
+    ),
+    DemoConcern(
+        key="paid-standby",
+        title="Replace the unpaid evening rota in Customer Support with paid standby",
+        body=(
+            "Since January we cover evenings on a rota without standby pay. Engineering "
+            "gets an on-call allowance for the same kind of duty.\n\n"
+            "Please either pay standby or end the rota."
+        ),
+        tags=("workload", "pay"),
+        author="chloe.martin",
+        department="Customer Support",
+        submitted=20,
+        opened=19,
+        old_votes=9,
+        recent_votes=5,
+    ),
+    DemoConcern(
+        key="bonus-pool",
+        title="Explain why the bonus pool was cut while revenue grew",
+        body=(
+            "Revenue grew 14% according to the last results, yet the bonus pool was cut "
+            "by a third. What changed, and who decided?"
+        ),
+        tags=("pay", "leadership"),
+        author="ananya.rao",
+        anonymous=True,
+        department="Finance",
+        submitted=16,
+        opened=15,
+        old_votes=10,
+        recent_votes=7,
+    ),
+    DemoConcern(
+        key="badge-tracking",
+        title="Stop using badge swipes to rate individual performance",
+        body=(
+            "Managers have been shown reports of *individual* badge-in times. Attendance "
+            "is not performance, and the data was collected for building security, not "
+            "for appraisals."
+        ),
+        tags=("remote", "security"),
+        author=None,
+        anonymous=True,
+        submitted=22,
+        opened=21,
+        old_votes=12,
+        recent_votes=3,
+    ),
+    DemoConcern(
+        key="contractor-security",
+        title="Give contractors the same security training and laptop policy as staff",
+        body=(
+            "Contractors have production access from unmanaged laptops and never take "
+            "the security training. One phished contractor account is all it takes."
+        ),
+        tags=("security",),
+        author="ben.carter",
+        department="Engineering",
+        submitted=35,
+        opened=34,
+        old_votes=5,
+    ),
+    DemoConcern(
+        key="pay-gap-by-level",
+        title="Publish the gender pay gap by level, not only company-wide",
+        body=(
+            "The company-wide figure hides where the gap is. Please publish it by level "
+            "and by department where the group is large enough to stay anonymous."
+        ),
+        tags=("pay",),
+        author="sarah.cohen",
+        department="Sales",
+        submitted=9,
+        opened=8,
+        old_votes=3,
+        recent_votes=9,
+    ),
+    DemoConcern(
+        key="on-call-policy",
+        title="Write down the on-call compensation policy; today it depends on your manager",
+        body=(
+            "Some teams get time off in lieu after a night of pages, others get nothing. "
+            "A written policy would end the lottery."
+        ),
+        tags=("workload", "pay"),
+        author="noah.williams",
+        anonymous=True,
+        department="Engineering",
+        submitted=14,
+        reviewed=14,
+        opened=13,
+        old_votes=8,
+        recent_votes=3,
+        conversation=(
+            (
+                14,
+                "ines.duarte",
+                "Do you mean on-call for production services only, or also the release rota?",
+            ),
+            (14, SUBMITTER, "Both, please: the release rota is the worse of the two."),
+        ),
+    ),
+    DemoConcern(
+        key="transcripts-chatbot",
+        title="Do not train the sales chatbot on support transcripts without consent",
+        body=(
+            "Customers told us about outages, billing disputes and sometimes health "
+            "problems. They did not agree to that being used to train a *sales* bot.\n\n"
+            "Has Legal reviewed this use?"
+        ),
+        tags=("ethics", "security", "customers"),
+        author="lucy.evans",
+        department="Customer Support",
+        submitted=18,
+        opened=17,
+        old_votes=11,
+        recent_votes=2,
+    ),
+    DemoConcern(
+        key="carers-hybrid",
+        title="Let parents and carers keep the hybrid arrangements they were promised",
+        body=(
+            "Several of us accepted offers on the basis of written hybrid arrangements. "
+            "The new mandate overrides them with no transition period."
+        ),
+        tags=("remote",),
+        author="zara.hussain",
+        anonymous=True,
+        department="People Operations",
+        submitted=28,
+        opened=27,
+        old_votes=14,
+        recent_votes=1,
+    ),
+    DemoConcern(
+        key="travel-expenses",
+        title="Explain the new expense approval limits for travel to customer sites",
+        body="Trips that were routine now need a vice president's approval. Why?",
+        tags=("customers",),
+        author="jack.thompson",
+        department="Sales",
+        submitted=40,
+        opened=39,
+        old_votes=2,
+    ),
+    DemoConcern(
+        key="promotion-criteria",
+        title="Publish the criteria for promotion to senior engineer",
+        body=(
+            "Promotion decisions come back with *not ready yet* and no criteria to work "
+            "towards. Other engineering organisations publish a ladder; we should too."
+        ),
+        tags=("pay", "hiring"),
+        author="mei.chen",
+        department="Engineering",
+        submitted=24,
+        opened=23,
+        old_votes=13,
+        recent_votes=2,
+    ),
+    DemoConcern(
+        key="teams-of-one",
+        title="The hiring freeze is leaving teams of one on critical systems",
+        body=(
+            "Payments, identity and the build system each have one engineer left. When "
+            "they are ill or on holiday, nobody can deploy a fix."
+        ),
+        tags=("hiring", "workload", "security"),
+        author="olga.ivanova",
+        anonymous=True,
+        department="Engineering",
+        submitted=7,
+        opened=6,
+        recent_votes=12,
+    ),
+    DemoConcern(
+        key="surveillance-contract",
+        title="Review the interior ministry contract for surveillance use",
+        body=(
+            "The renewal adds *real-time matching* against watch lists. Before we sign, "
+            "please say what safeguards the contract contains and who approved them."
+        ),
+        tags=("ethics", "customers"),
+        author="omar.sayed",
+        department="Legal",  # a small department: the concern never names it
+        submitted=10,
+        opened=9,
+        old_votes=4,
+        recent_votes=10,
+    ),
+    DemoConcern(
+        key="written-questions",
+        title="Take all-hands questions in writing in advance",
+        body=(
+            "Live Q&A favours the confident and the senior. Written questions, answered "
+            "in writing afterwards, would be fairer and leave a record."
+        ),
+        tags=("leadership",),
+        author="employee",
+        department="Engineering",
+        submitted=33,
+        opened=32,
+        old_votes=9,
+        recent_votes=1,
+    ),
+    DemoConcern(
+        key="captions",
+        title="Provide live captions at every all-hands",
+        body="Deaf and hard-of-hearing colleagues miss most of the Q&A.",
+        tags=("leadership",),
+        author="hannah.schmidt",
+        department="Customer Support",
+        submitted=3,
+        opened=2,
+        recent_votes=5,
+    ),
+    DemoConcern(
+        key="home-office-allowance",
+        title="Restore the home-office equipment allowance cut in January",
+        body=(
+            "Support staff are fully remote by contract. Without the allowance we pay "
+            "for chairs and headsets ourselves."
+        ),
+        tags=("remote", "pay"),
+        author="tariq.aziz",
+        anonymous=True,
+        department="Customer Support",
+        submitted=17,
+        opened=16,
+        old_votes=7,
+        recent_votes=4,
+    ),
+    DemoConcern(
+        key="relocations",
+        title="Say whether the office consolidation means relocations",
+        body="Finance has heard that the Leeds office will close. Is that true?",
+        tags=("remote", "leadership"),
+        author="ruth.okafor",
+        department="Finance",
+        submitted=2,
+        opened=1,
+        recent_votes=3,
+    ),
+    DemoConcern(
+        key="pages-per-week",
+        title="Set a maximum number of overnight pages per on-call week",
+        body=(
+            "Above a limit, the service should go back to its owning team for a "
+            "reliability sprint instead of the on-call engineer absorbing it."
+        ),
+        tags=("workload",),
+        author="kwame.mensah",
+        department="Engineering",
+        submitted=42,
+        opened=41,
+        old_votes=15,
+    ),
+    DemoConcern(
+        key="upsell-on-complaints",
+        title="Stop asking support staff to upsell during complaint calls",
+        body=(
+            "The new script asks us to offer upgrades to customers who are calling to "
+            "complain about an outage. It damages trust and our scores."
+        ),
+        tags=("customers", "ethics"),
+        author=None,
+        anonymous=True,
+        submitted=8,
+        opened=7,
+        recent_votes=7,
+    ),
+    DemoConcern(
+        key="london-weighting",
+        title="Pay London weighting to remote staff hired in London",
+        body="Office-based staff in London get it; remote staff living there do not.",
+        tags=("pay", "remote"),
+        author="nina.larsen",
+        department="Sales",
+        submitted=13,
+        opened=12,
+        old_votes=4,
+        recent_votes=2,
+    ),
+    # Merged duplicates: their supporters carry over, each counted once.
+    DemoConcern(
+        key="ice-line",
+        title="Facial recognition for immigration enforcement is a line we should not cross",
+        body="We build tools for retailers and airports. Deportations are different.",
+        tags=("ethics",),
+        author="diego.fernandez",
+        anonymous=True,
+        department="Engineering",
+        submitted=43,
+        opened=42,
+        old_votes=8,
+        merged=40,
+        merged_into="facial-recognition",
+    ),
+    DemoConcern(
+        key="why-office",
+        title="Why are we returning to the office three days a week?",
+        body="Nobody I work with sits in my office. What is the point?",
+        tags=("remote",),
+        author="tomasz.nowak",
+        department="Engineering",
+        submitted=30,
+        reviewed=29,
+        merged=29,
+        merged_into="return-to-office",
+    ),
+    DemoConcern(
+        key="salary-transparency",
+        title="Salary transparency please",
+        body="Just publish the pay ranges.",
+        tags=("pay",),
+        author=None,
+        anonymous=True,
+        submitted=37,
+        merged=36,
+        merged_into="pay-bands",
+    ),
+    # Rejected, each with a reason the submitter can read.
+    DemoConcern(
+        key="manager-behaviour",
+        title="A manager in Finance shouts at people in one-to-ones",
+        body="It happens every week and everyone is afraid to say anything.",
+        tags=("leadership",),
+        author=None,
+        anonymous=True,
+        submitted=21,
+        moderator="theo.grant",
+        rejected=20,
+        reason=(
+            "This is about one person's behaviour, which cannot be answered in public "
+            "without identifying them. Please raise it with People Operations in "
+            "confidence; the anonymous whistleblowing line also accepts it."
+        ),
+    ),
+    DemoConcern(
+        key="leak-board-deck",
+        title="Someone should leak the board deck so we can see the real numbers",
+        body="Leadership will never tell us the truth otherwise.",
+        tags=("leadership",),
+        author="george.adams",
+        anonymous=True,
+        submitted=19,
+        rejected=18,
+        reason=(
+            "We cannot publish a call to share confidential documents. If you want "
+            "leadership to disclose specific figures, please raise that as a question."
+        ),
+    ),
+    DemoConcern(
+        key="fire-vp",
+        title="Fire the VP of Sales",
+        body="The new targets are impossible and it is her fault.",
+        tags=("leadership",),
+        author="luca.bianchi",
+        department="Sales",
+        submitted=11,
+        rejected=10,
+        moderator="ines.duarte",
+        reason=(
+            "Concerns are about decisions, not demands against a named person. If the "
+            "sales targets are the problem, please resubmit about how they were set."
+        ),
+    ),
+    # Waiting for a moderator.
+    DemoConcern(
+        key="broken-lift",
+        title="Fix the broken lift at the Leeds office before someone gets stuck",
+        body="It has stopped between floors twice this month.",
+        tags=(),
+        author="grace.kim",
+        department="Customer Support",
+        submitted=1,
+    ),
+    DemoConcern(
+        key="biometric-clocks",
+        title="Are our biometric time clocks legal?",
+        body="Fingerprints are taken at the warehouse entrance. Who stores them, and where?",
+        tags=("security", "ethics"),
+        author=None,
+        anonymous=True,
+        submitted=2,
+        conversation=(
+            (
+                1,
+                "theo.grant",
+                "Which site has the fingerprint clocks? It decides which leader we ask.",
+            ),
+        ),
+    ),
+    DemoConcern(
+        key="commission-clawbacks",
+        title="Sales commission clawbacks are being applied retroactively",
+        body="Deals closed last year are being clawed back under this year's plan.",
+        tags=("pay",),
+        author="ravi.iyer",
+        anonymous=True,
+        department="Sales",
+        submitted=0,
+    ),
+    DemoConcern(
+        key="gpu-carbon",
+        title="Publish the carbon footprint of the new GPU cluster",
+        body="Our sustainability report does not mention it.",
+        tags=("ethics",),
+        author="yuki.tanaka",
+        department="Engineering",
+        submitted=0,
+    ),
+    # In review.
+    DemoConcern(
+        key="location-data",
+        title="Who approved sharing employee location data with the insurer?",
+        body=(
+            "The benefits renewal mentions *aggregated mobility data*. Aggregated from "
+            "what? Our phones?"
+        ),
+        tags=("security", "ethics"),
+        author="fatima.haddad",
+        anonymous=True,
+        submitted=4,
+        reviewed=3,
+        conversation=(
+            (
+                3,
+                "moderator",
+                "Where did you read this? A document title or date helps us ask the right leader.",
+            ),
+            (2, SUBMITTER, "The benefits renewal FAQ on the intranet, section 4."),
+            (1, "helen.fischer", "Found it, thank you. Legal is checking the contract now."),
+        ),
+    ),
+    DemoConcern(
+        key="singapore-meetings",
+        title="Stop scheduling mandatory meetings at 5 pm for the Singapore team",
+        body="A 9 am meeting in London is 5 pm in Singapore, every single week.",
+        tags=("workload",),
+        author="raj.patel",
+        department="Engineering",
+        submitted=3,
+        reviewed=2,
+    ),
+    DemoConcern(
+        key="ratings-and-layoffs",
+        title="Will the new performance ratings be used for the next layoffs?",
+        body="The forced distribution arrived one month after the layoffs.",
+        tags=("hiring",),
+        author=None,
+        anonymous=True,
+        submitted=6,
+        reviewed=5,
+    ),
+    # Withdrawn by the submitter, from several states.
+    DemoConcern(
+        key="parking-permits",
+        title="Parking permits are given to managers first",
+        body="Shift workers who start at 6 am get none.",
+        tags=(),
+        author="pedro.alves",
+        anonymous=True,
+        department="Customer Support",
+        submitted=23,
+        withdrawn=22,
+    ),
+    DemoConcern(
+        key="us-time",
+        title="Move the all-hands to a time that suits the US offices",
+        body="It is 7 am in Seattle.",
+        tags=("leadership",),
+        author="sofia.rossi",
+        department="Engineering",
+        submitted=29,
+        opened=28,
+        old_votes=3,
+        withdrawn=20,
+    ),
+    DemoConcern(
+        key="pension-switch",
+        title="Question about the pension provider switch",
+        body="Will our existing pots move automatically, and who pays the transfer fees?",
+        tags=("pay",),
+        author="peter.kowalski",
+        anonymous=True,
+        department="Finance",
+        submitted=9,
+        reviewed=8,
+        conversation=(
+            (8, "victor.ng", "The FAQ published yesterday answers both. Does it answer yours?"),
+            (7, SUBMITTER, "It does, thank you. I will withdraw this."),
+        ),
+        withdrawn=7,
+    ),
+)
+
+ANONYMOUS_CONCERNS = tuple(c for c in CONCERNS if c.anonymous)
+
+
+def demo_receipt(n: int) -> str:
+    """The receipt of the n-th anonymous demo concern: a keyed hash, so anyone holding
+    ANONYMITY_KEY can print it again, and nobody without it can guess it."""
+    digest = int(keyed_hash("demo-receipt", f"demo-receipt-{n}"), 16)
+    symbols = (RECEIPT_ALPHABET[(digest >> (5 * i)) & 31] for i in range(RECEIPT_LENGTH))
+    return receipt_format("".join(symbols))
+
+
+def demo_receipts() -> list[tuple[DemoConcern, str]]:
+    return [(spec, demo_receipt(n)) for n, spec in enumerate(ANONYMOUS_CONCERNS, start=1)]
+
+
+def _spread(n: int, first: int, last: int) -> list[int]:
+    """n days, evenly from `first` days ago to `last` days ago."""
+    if n and first < last:
+        raise ValueError(f"Cannot spread votes from {first} to {last} days ago.")
+    return [first - round(i * (first - last) / max(n - 1, 1)) for i in range(n)]
+
+
+@contextmanager
+def _clock(days_ago: int, minute: int):
+    """Runs the services as if it were `days_ago` days ago, in the working day."""
+    if days_ago == 0:
+        yield  # today: the real clock, so nothing lands in the future
+        return
+    day = timezone.localdate() - timedelta(days=days_ago)
+    moment = timezone.make_aware(datetime.combine(day, time(9)) + timedelta(minutes=minute))
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        yield
+
+
+@dataclass(order=True)
+class _Step:
+    days_ago_negated: int
+    phase: int
+    order: int
+    run: Callable[[], object]
+
+
+# Within one day: submissions, then reviews, then decisions, then the conversation,
+# then votes, and merges and withdrawals last.
+SUBMIT, REVIEW, DECIDE, TALK, VOTE, CLOSE = range(6)
+
+
+class DemoOrganisation:
+    """Builds the organisation, then plays every concern's story through the services
+    in date order."""
+
+    def __init__(self) -> None:
+        self.people: dict[str, User] = {}
+        self.departments: dict[str, Department] = {}
+        self.tags: dict[str, Tag] = {}
+        self.concerns: dict[str, Concern] = {}
+        self.receipts = {spec.key: receipt for spec, receipt in demo_receipts()}
+        self.steps: list[_Step] = []
+
+    def build(self) -> None:
+        organisation = Organisation.current()
+        organisation.name = ORGANISATION_NAME
+        organisation.public_form_enabled = True
+        organisation.set_access_phrase(ACCESS_PHRASE)
+        organisation.save()
+        self.departments = {n: Department.objects.create(name=n) for n in DEPARTMENTS}
+        self.tags = {
+            key: Tag.objects.create(name=name, slug=slugify(name)) for key, name in TAGS.items()
+        }
+        self._people_create()
+        for spec in CONCERNS:
+            self._story(spec)
+        for days_ago, steps in groupby(sorted(self.steps), key=lambda s: -s.days_ago_negated):
+            for minute, step in enumerate(steps):
+                with _clock(days_ago, minute):
+                    step.run()
+
+    def _people_create(self) -> None:
+        # Argon2 is slow on purpose: hash the shared password once for everyone.
+        password = make_password(DEMO_PASSWORD)
+        User.objects.bulk_create(
+            User(
+                username=username,
+                first_name=first,
+                last_name=last,
+                email=f"{username}@{EMAIL_DOMAIN}",
+                password=password,
+                role=role,
+                department=self.departments.get(department),
+                is_staff=role == Role.ADMIN,
+                is_superuser=role == Role.ADMIN,
+            )
+            for username, first, last, role, department in PEOPLE
+        )
+        self.people = {p.username: p for p in User.objects.all()}
+
+    def _at(self, days_ago: int, phase: int, run: Callable[[], object]) -> None:
+        self.steps.append(_Step(-days_ago, phase, len(self.steps), run))
+
+    def _story(self, spec: DemoConcern) -> None:
+        moderator = self.people[spec.moderator]
+        self._at(spec.submitted, SUBMIT, lambda: self._submit(spec))
+        if spec.reviewed is not None:
+            self._at(
+                spec.reviewed,
+                REVIEW,
+                lambda: services.concern_review_start(concern=self._get(spec), moderator=moderator),
+            )
+        if spec.opened is not None:
+            self._at(
+                spec.opened,
+                DECIDE,
+                lambda: services.concern_approve(concern=self._get(spec), moderator=moderator),
+            )
+        if spec.rejected is not None:
+            self._at(
+                spec.rejected,
+                DECIDE,
+                lambda: services.concern_reject(
+                    concern=self._get(spec), moderator=moderator, reason=spec.reason
+                ),
+            )
+        for days_ago, speaker, text in spec.conversation:
+            self._at(days_ago, TALK, self._message(spec, speaker, text))
+        self._votes(spec)
+        if spec.merged is not None:
+            self._at(
+                spec.merged,
+                CLOSE,
+                lambda: services.concern_merge(
+                    concern=self._get(spec),
+                    into=self.concerns[spec.merged_into],
+                    moderator=moderator,
+                ),
+            )
+        if spec.withdrawn is not None:
+            self._at(spec.withdrawn, CLOSE, lambda: self._withdraw(spec))
+
+    def _get(self, spec: DemoConcern) -> Concern:
+        return self.concerns[spec.key]
+
+    def _submit(self, spec: DemoConcern) -> None:
+        submission = services.concern_submit(
+            author=self.people[spec.author] if spec.author else None,
+            anonymous=spec.anonymous,
+            title=spec.title,
+            body=spec.body,
+            tags=[self.tags[t] for t in spec.tags],
+            department=self.departments.get(spec.department),
+        )
+        concern = submission.concern
+        if spec.anonymous:
+            # TODO: pass receipt= to concern_submit
+            Concern.objects.filter(pk=concern.pk).update(
+                receipt_hash=receipt_hash(self.receipts[spec.key])
+            )
+        self.concerns[spec.key] = concern
+
+    def _message(self, spec: DemoConcern, speaker: str, text: str) -> Callable[[], object]:
+        if speaker != SUBMITTER:
+            return lambda: services.message_ask(
+                concern=self._get(spec), author=self.people[speaker], body=text
+            )
+        if spec.anonymous:
+            return lambda: services.message_reply_by_receipt(
+                receipt=self.receipts[spec.key], body=text
+            )
+        return lambda: services.message_reply_by_author(
+            concern=self._get(spec), author=self.people[spec.author], body=text
+        )
+
+    def _votes(self, spec: DemoConcern) -> None:
+        if spec.opened is None:
+            return
+        end = spec.merged or spec.withdrawn or 0
+        days = _spread(spec.old_votes, spec.opened, max(end, RECENT_DAYS + 1))
+        days += _spread(spec.recent_votes, min(spec.opened, RECENT_DAYS), end)
+        voters = random.Random(spec.key).sample(sorted(self.people), len(days))
+        for days_ago, username in zip(days, voters, strict=True):
+            voter = self.people[username]
+            self._at(
+                days_ago,
+                VOTE,
+                lambda voter=voter: services.vote_cast(concern=self._get(spec), voter=voter),
+            )
+
+    def _withdraw(self, spec: DemoConcern) -> None:
+        if spec.anonymous:
+            services.concern_withdraw_by_receipt(receipt=self.receipts[spec.key])
+        else:
+            services.concern_withdraw(concern=self._get(spec), author=self.people[spec.author])
+
+
+def is_seeded() -> bool:
+    return User.objects.filter(email__iendswith=f"@{EMAIL_DOMAIN}").exists()
+
+
+class Command(BaseCommand):
+    help = (
+        f"Creates the demo organisation {ORGANISATION_NAME}: people in every role, all "
+        f"sharing the password '{DEMO_PASSWORD}', and concerns in every state. Only fills "
+        "an empty database; run again, it changes nothing and prints the receipts."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even with DEBUG off. Every demo account's password is public.",
+        )
+
+    def handle(self, *args, force: bool = False, **options) -> None:
+        if is_seeded():
+            self.stdout.write(f"{ORGANISATION_NAME} is already seeded; nothing changed.")
+        else:
+            self._refuse_unless_safe(force=force)
+            with transaction.atomic():
+                DemoOrganisation().build()
+            self.stdout.write(self.style.SUCCESS(f"Seeded {ORGANISATION_NAME}."))
+        self._summary()
+
+    def _refuse_unless_safe(self, *, force: bool) -> None:
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "DEBUG is off, so this looks like a real installation, and every demo "
+                f"account would have the public password '{DEMO_PASSWORD}'. "
+                "Use --force if you mean it."
+            )
+        for model in (User, Concern, Department, Tag):
+            if model.objects.exists():
+                raise CommandError(
+                    f"This database already holds {model._meta.verbose_name_plural} that are "
+                    "not the demo's. seed_demo only fills an empty database: point "
+                    "SQLITE_PATH or DATABASE_URL at a new one."
+                )
+
+    def _summary(self) -> None:
+        write = self.stdout.write
+        write(f"\nEvery demo account's password: {DEMO_PASSWORD}")
+        for role in Role:
+            usernames = [u for u, _, _, r, _ in PEOPLE if r == role]
+            shown = ", ".join(usernames[:4])
+            more = f" and {len(usernames) - 4} more" if len(usernames) > 4 else ""
+            write(f"  {role.label + 's':<11}{len(usernames):>3}  {shown}{more}")
+        write("  (admins can also sign in to /admin/)")
+        write(f"\nAccess phrase for the anonymous form at /concerns/anonymous/: {ACCESS_PHRASE}")
+        write("\nReceipts of the anonymous demo concerns (look them up at /receipt/):")
+        write(f"  {'RECEIPT':<34}  {'STATUS':<12}  TITLE")
+        for spec, receipt in demo_receipts():
+            try:
+                concern = services.receipt_concern(receipt=receipt)
+            except ReceiptNotFound:
+                write(
+                    f"  {receipt:<34}  {'-':<12}  {spec.title} (opens nothing: ANONYMITY_KEY "
+                    "differs from the one used to seed)"
+                )
+            else:
+                write(f"  {receipt:<34}  {concern.status:<12}  {concern.title}")

@@ -1,0 +1,126 @@
+"""Reading and verifying the ledger."""
+
+import json
+from dataclasses import dataclass
+
+from django.core.paginator import Page, Paginator
+
+from ledger.models import GENESIS_HASH, LedgerEntry, LedgerHead
+from ledger.services import canonical_json, entry_hash
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A head published earlier (in a digest, say): the ledger must still extend it."""
+
+    sequence: int
+    entry_hash: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Anchor":
+        sequence, _, digest = text.strip().partition(":")
+        digest = digest.strip().lower()
+        if not sequence.strip().isdigit() or len(digest) != 64 or not _is_hex(digest):
+            raise ValueError("A head is written SEQUENCE:HASH, e.g. 42:9f86d08…, 64 hex digits.")
+        return cls(int(sequence), digest)
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    checked: int
+    head_sequence: int
+    head_hash: str
+    broken_sequence: int | None = None
+    problem: str = ""
+
+
+def ledger_head() -> LedgerHead:
+    return LedgerHead.objects.filter(pk=1).first() or LedgerHead(pk=1)
+
+
+def ledger_page(*, page: int) -> Page:
+    return Paginator(LedgerEntry.objects.order_by("-sequence"), 50).get_page(page)
+
+
+def _broken(checked: int, sequence: int, problem: str, last: tuple[int, str]) -> Verification:
+    return Verification(False, checked, last[0], last[1], sequence, problem)
+
+
+def ledger_verify(*, anchor: Anchor | None = None) -> Verification:
+    """Walks the whole chain once and names the first entry that breaks it."""
+    expected_sequence, previous = 1, GENESIS_HASH
+    anchor_seen = anchor is None
+    rows = LedgerEntry.objects.order_by("sequence").values_list(
+        "sequence", "kind", "payload", "previous_hash", "entry_hash"
+    )
+    checked = 0
+    for sequence, kind, payload, previous_hash, stored_hash in rows.iterator(chunk_size=5000):
+        last = (expected_sequence - 1, previous)
+        if sequence != expected_sequence:
+            return _broken(
+                checked,
+                expected_sequence,
+                f"Entry #{expected_sequence} is missing: the next stored entry is #{sequence}.",
+                last,
+            )
+        if previous_hash != previous:
+            return _broken(
+                checked,
+                sequence,
+                f"Entry #{sequence} does not follow entry #{sequence - 1}: its previous hash "
+                "does not match (entries were removed, inserted or reordered).",
+                last,
+            )
+        if entry_hash(
+            sequence=sequence, kind=kind, payload=payload, previous_hash=previous_hash
+        ) != stored_hash or not _is_canonical(payload):
+            return _broken(
+                checked,
+                sequence,
+                f"Entry #{sequence} was altered: its contents no longer match its hash.",
+                last,
+            )
+        if anchor is not None and sequence == anchor.sequence:
+            if stored_hash != anchor.entry_hash:
+                return _broken(
+                    checked,
+                    sequence,
+                    f"Entry #{sequence} differs from the head published earlier: "
+                    "history was rewritten.",
+                    last,
+                )
+            anchor_seen = True
+        previous = stored_hash
+        expected_sequence += 1
+        checked += 1
+    last = (expected_sequence - 1, previous)
+    if not anchor_seen:
+        return _broken(
+            checked,
+            last[0] + 1,
+            f"The ledger ends at entry #{last[0]}, but head #{anchor.sequence} was published "
+            "earlier: entries were removed from the end.",
+            last,
+        )
+    head = LedgerHead.objects.filter(pk=1).first()
+    if head is not None and (head.sequence, head.entry_hash) != last:
+        return _broken(
+            checked,
+            last[0] + 1,
+            f"The ledger ends at entry #{last[0]}, but its recorded head is entry "
+            f"#{head.sequence}: entries were removed from the end.",
+            last,
+        )
+    return Verification(True, checked, last[0], last[1])
+
+
+def _is_canonical(payload: str) -> bool:
+    try:
+        return canonical_json(json.loads(payload)) == payload
+    except ValueError:
+        return False

@@ -1,0 +1,8 @@
+from celery import shared_task
+
+from ledger.services import ledger_flush_deferred
+
+
+@shared_task(acks_late=True)
+def flush_deferred_entries() -> int:
+    return ledger_flush_deferred()
