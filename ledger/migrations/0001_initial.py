@@ -17,7 +17,7 @@ FOR EACH ROW EXECUTE FUNCTION answerable_refuse_rewrite();
 def forward(apps, schema_editor):
     apps.get_model("ledger", "LedgerHead").objects.get_or_create(pk=1)
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(APPEND_ONLY_FUNCTION)
+        schema_editor.execute(APPEND_ONLY_FUNCTION, params=None)
         schema_editor.execute(LEDGER_TRIGGER)
 
 
