@@ -40,7 +40,7 @@ check: install
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 	DEBUG=0 SECRET_KEY=check-deploy-secret-key-that-is-long-enough-0123456789 \
-	  ANONYMITY_KEY=check-deploy-anonymity-key-that-is-long-enough-012345 \
+	  ANONYMITY_KEY=check-deploy-anonymity-key-that-is-long-enough-012345 EMAIL_HOST=mail.internal \
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
 test: lint check

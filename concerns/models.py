@@ -58,7 +58,7 @@ class Concern(models.Model):
     title = models.CharField(max_length=140)
     body = models.TextField(help_text="Markdown, as the submitter wrote it.")
     body_html = models.TextField(editable=False, help_text="The body rendered and sanitised.")
-    tags = models.ManyToManyField(Tag, blank=True, related_name="concerns")
+    tags = models.ManyToManyField(Tag, through="ConcernTag", blank=True, related_name="concerns")
     department = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="concerns"
     )
@@ -153,6 +153,21 @@ class Concern(models.Model):
     @property
     def awaiting_moderation(self) -> bool:
         return self.status in AWAITING_MODERATION
+
+
+class ConcernTag(models.Model):
+    """The join between concerns and tags, keyed by a random UUID: Django's automatic
+    join table would number its rows and so record the order of submissions."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    concern = models.ForeignKey(Concern, on_delete=models.CASCADE)
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["concern", "tag"], name="concern_tag_once")]
+
+    def __str__(self) -> str:
+        return f"{self.tag_id} on {self.concern_id}"
 
 
 class ConcernEvent(models.Model):

@@ -108,6 +108,8 @@ def _search(queryset: QuerySet, text: str, *, any_word: bool = False) -> QuerySe
     terms = _search_terms(text)
     if any_word:
         terms = [t for t in terms if len(t) >= 3]
+        if not terms:
+            return queryset.none().annotate(rank=Value(0.0, output_field=FloatField()))
     if not terms:
         return queryset.annotate(rank=Value(0.0, output_field=FloatField()))
     if connection.vendor == "postgresql":

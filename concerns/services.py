@@ -39,7 +39,9 @@ MESSAGE_MAX = 5_000
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     Status.SUBMITTED: frozenset({Status.IN_REVIEW, Status.WITHDRAWN}),
     Status.IN_REVIEW: frozenset({Status.OPEN, Status.REJECTED, Status.MERGED, Status.WITHDRAWN}),
-    Status.OPEN: frozenset({Status.RESPONSE_DUE, Status.MERGED, Status.CLOSED, Status.WITHDRAWN}),
+    Status.OPEN: frozenset(
+        {Status.RESPONSE_DUE, Status.ANSWERED, Status.MERGED, Status.CLOSED, Status.WITHDRAWN}
+    ),
     Status.RESPONSE_DUE: frozenset({Status.ANSWERED}),
     Status.ANSWERED: frozenset({Status.CLOSED, Status.RESPONSE_DUE}),
     Status.CLOSED: frozenset(),
@@ -250,9 +252,10 @@ def concern_merge(*, concern: Concern, into: Concern, moderator: User) -> Concer
         )
     if duplicate.status == Status.SUBMITTED:
         _transition(duplicate, Status.IN_REVIEW, actor=moderator)
-    _transition(duplicate, Status.MERGED, actor=moderator, note=f"Merged into “{target.title}”.")
+    # The target is set first: a merged concern must always name it (a constraint).
     duplicate.merged_into = target
     duplicate.save(update_fields=["merged_into"])
+    _transition(duplicate, Status.MERGED, actor=moderator, note=f"Merged into “{target.title}”.")
     carried = _votes_carry_over(duplicate=duplicate, target=target)
     _response_duty_check(target.pk)
     _event_record(
@@ -319,6 +322,8 @@ def receipt_concern(*, receipt: str) -> Concern:
 @transaction.atomic
 def concern_withdraw_by_receipt(*, receipt: str) -> Concern:
     concern = _locked(receipt_concern(receipt=receipt).pk)
+    if concern.status == Status.WITHDRAWN:
+        raise IllegalTransition("This concern was already withdrawn.")
     _transition(
         concern,
         Status.WITHDRAWN,
@@ -354,6 +359,8 @@ def message_ask(*, concern: Concern, author: User, body: str) -> Message:
     if not author.can_message_submitters:
         raise NotAllowed("Only moderators and leaders can write to a submitter.")
     concern = _locked(concern.pk)
+    if not concern.is_public and not author.can_moderate:
+        raise NotAllowed("Only moderators can write about a concern that is not public.")
     return _message_record(concern, body=body, staff_author=author, from_submitter=False)
 
 

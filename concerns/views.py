@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidde
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Organisation
@@ -29,6 +30,10 @@ from concerns.forms import (
     SearchForm,
 )
 from concerns.models import VOTABLE_STATUSES, Concern
+
+# Error reports must never carry a receipt or an anonymous draft next to the request's
+# address, user agent and user.
+anonymous_post = sensitive_post_parameters("receipt", "title", "body", "access_phrase", "text")
 from responses import selectors as response_selectors
 from responses.forms import AssignLeaderForm, CommitmentForm
 from responses.models import CommitmentStatus
@@ -105,6 +110,7 @@ def _submitted(request: HttpRequest, submission: services.Submission) -> HttpRes
     return response
 
 
+@anonymous_post
 @login_required
 @require_http_methods(["GET", "POST"])
 def concern_new(request: HttpRequest) -> HttpResponse:
@@ -130,6 +136,7 @@ def _form_status(request: HttpRequest, form) -> int:
     return 400 if request.method == "POST" and form.errors else 200
 
 
+@anonymous_post
 @never_cache
 @require_http_methods(["GET", "POST"])
 def concern_new_public(request: HttpRequest) -> HttpResponse:
@@ -162,11 +169,14 @@ def concern_new_public(request: HttpRequest) -> HttpResponse:
     )
 
 
+@anonymous_post
 @require_POST
 def concern_similar(request: HttpRequest) -> HttpResponse:
     """Suggestions while typing. A POST, so a half-written concern never lands in a
     URL or an access log."""
-    if not request.user.is_authenticated and not Organisation.current().public_form_enabled:
+    # Titles of open concerns are for staff who signed in, not for anyone who can
+    # reach the public form.
+    if not request.user.is_authenticated:
         return HttpResponseForbidden("Sign in first.")
     text = request.POST.get("text", "")[:400]
     return render(
@@ -192,9 +202,7 @@ def concern_detail(request: HttpRequest, concern_id: UUID) -> HttpResponse:
     if request.user.can_moderate and concern.awaiting_moderation:
         context["moderation"] = _moderation_forms(concern)
     if request.user.can_moderate and concern.status in VOTABLE_STATUSES:
-        context["assign_form"] = AssignLeaderForm(
-            initial={"leader": concern.accountable_leader_id}
-        )
+        context["assign_form"] = AssignLeaderForm(initial={"leader": concern.accountable_leader_id})
     return render(request, "concerns/detail.html", context)
 
 
@@ -278,6 +286,7 @@ def _receipt_page(
     return response
 
 
+@anonymous_post
 @never_cache
 @require_http_methods(["GET", "POST"])
 def receipt_lookup(request: HttpRequest) -> HttpResponse:
@@ -298,6 +307,7 @@ def receipt_lookup(request: HttpRequest) -> HttpResponse:
     return render(request, "concerns/receipt_lookup.html", {"form": form}, status=status)
 
 
+@anonymous_post
 @never_cache
 @require_POST
 def receipt_reply(request: HttpRequest) -> HttpResponse:
@@ -309,6 +319,7 @@ def receipt_reply(request: HttpRequest) -> HttpResponse:
     )
 
 
+@anonymous_post
 @never_cache
 @require_POST
 def receipt_withdraw(request: HttpRequest) -> HttpResponse:

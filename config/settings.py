@@ -190,7 +190,7 @@ SECURE_PROXY_SSL_HEADER = (
 )
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "no-referrer"
 # No inline scripts or styles anywhere: everything comes from our own static files.
@@ -236,7 +236,8 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_ACCEPT_CONTENT = ["json"]
 
 # With EMAIL_HOST set, mail goes to that SMTP server; otherwise to the console.
-_email_host = os.environ.get("EMAIL_HOST", "")
+# With DEBUG off, mail goes to an SMTP server (localhost unless EMAIL_HOST says otherwise).
+_email_host = os.environ.get("EMAIL_HOST", "" if DEBUG else "localhost")
 if _email_host:
     MAILERS = {
         "default": {

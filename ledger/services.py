@@ -51,7 +51,10 @@ def ledger_defer(*, kind: str, payload: dict) -> DeferredEntry:
     """Holds back an entry about an anonymous submitter's own action until the next
     batch, so its place in the chain says nothing about when it happened."""
     return DeferredEntry.objects.create(
-        id=uuid.uuid4(), kind=kind, payload=canonical_json(payload), recorded_on=timezone.localdate()
+        id=uuid.uuid4(),
+        kind=kind,
+        payload=canonical_json(payload),
+        recorded_on=timezone.localdate(),
     )
 
 

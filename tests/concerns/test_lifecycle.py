@@ -13,6 +13,8 @@ from accounts.models import User
 from concerns import services
 from concerns.errors import IllegalTransition, NotAllowed
 from concerns.models import Concern, Status
+from responses import services as response_services
+from responses.models import Position
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -22,15 +24,27 @@ def page_text(response) -> str:
     return html.unescape(response.content.decode())
 
 
-def _advance(concern: Concern, *path: str, actor: User) -> Concern:
-    """Walks a concern along legal steps that no service offers yet (assigning a leader,
-    answering and closing belong to the responses work still to come)."""
-    for to_status in path:
-        with transaction.atomic():
-            locked = Concern.objects.select_for_update().get(pk=concern.pk)
-            services._transition(locked, to_status, actor=actor)
+def _closed(concern: Concern, *, actor: User) -> Concern:
+    """Closes a concern. No service closes concerns yet, so this takes the one
+    transition function every service shares, along a legal step."""
+    with transaction.atomic():
+        locked = Concern.objects.select_for_update().get(pk=concern.pk)
+        services._transition(locked, Status.CLOSED, actor=actor)
     concern.refresh_from_db()
     return concern
+
+
+def _answered(concern: Concern, *, leader: User) -> Concern:
+    """A leader writes and publishes a response, which marks the concern answered."""
+    response_services.response_draft_save(
+        concern=concern,
+        leader=leader,
+        position=Position.INVESTIGATING,
+        summary="We are looking into the contracts.",
+        details="We will report back at the next all-hands.",
+    )
+    response_services.response_publish(concern=concern, leader=leader)
+    return Concern.objects.get(pk=concern.pk)
 
 
 def concern_in(status: str, *, moderator: User, author: User | None = None) -> Concern:
@@ -52,60 +66,77 @@ def concern_in(status: str, *, moderator: User, author: User | None = None) -> C
     concern = services.concern_approve(concern=concern, moderator=moderator)
     if status == Status.OPEN:
         return concern
-    if status == Status.RESPONSE_DUE:
-        return _advance(concern, Status.RESPONSE_DUE, actor=moderator)
-    if status == Status.ANSWERED:
-        return _advance(concern, Status.RESPONSE_DUE, Status.ANSWERED, actor=moderator)
     if status == Status.CLOSED:
-        return _advance(concern, Status.CLOSED, actor=moderator)
+        return _closed(concern, actor=moderator)
+    concern = services.concern_require_response(
+        concern=concern, actor=moderator, note="Discussed at the all-hands."
+    )
+    if status == Status.RESPONSE_DUE:
+        return concern
+    if status == Status.ANSWERED:
+        return _answered(concern, leader=factories.leader())
     raise AssertionError(f"no way to reach {status}")
 
 
-# How each legal step is taken. Where a service exists it is used; the rest go through
-# the one transition function every service shares.
-def _by_service(step: str) -> Callable[[Concern, User], tuple[Concern, User]]:
-    def take(concern: Concern, moderator: User) -> tuple[Concern, User]:
-        if step == "review":
-            return services.concern_review_start(concern=concern, moderator=moderator), moderator
-        if step == "approve":
-            return services.concern_approve(concern=concern, moderator=moderator), moderator
-        if step == "reject":
-            rejected = services.concern_reject(
-                concern=concern, moderator=moderator, reason="Not a concern about work."
-            )
-            return rejected, moderator
-        if step == "merge":
-            target = factories.open_concern(moderated_by=moderator)
-            merged = services.concern_merge(concern=concern, into=target, moderator=moderator)
-            return merged, moderator
-        if step == "withdraw":
-            return services.concern_withdraw(concern=concern, author=concern.author), concern.author
-        raise AssertionError(step)
-
-    return take
+# How each legal step is taken, returning the concern and who should be recorded as
+# having taken it.
+Step = Callable[[Concern, User], tuple[Concern, User]]
 
 
-def _by_transition(to_status: str) -> Callable[[Concern, User], tuple[Concern, User]]:
-    def take(concern: Concern, moderator: User) -> tuple[Concern, User]:
-        return _advance(concern, to_status, actor=moderator), moderator
-
-    return take
+def _review(concern: Concern, moderator: User):
+    return services.concern_review_start(concern=concern, moderator=moderator), moderator
 
 
-LEGAL_STEPS = {
-    (Status.SUBMITTED, Status.IN_REVIEW): _by_service("review"),
-    (Status.SUBMITTED, Status.WITHDRAWN): _by_service("withdraw"),
-    (Status.IN_REVIEW, Status.OPEN): _by_service("approve"),
-    (Status.IN_REVIEW, Status.REJECTED): _by_service("reject"),
-    (Status.IN_REVIEW, Status.MERGED): _by_service("merge"),
-    (Status.IN_REVIEW, Status.WITHDRAWN): _by_service("withdraw"),
-    (Status.OPEN, Status.RESPONSE_DUE): _by_transition(Status.RESPONSE_DUE),
-    (Status.OPEN, Status.MERGED): _by_service("merge"),
-    (Status.OPEN, Status.CLOSED): _by_transition(Status.CLOSED),
-    (Status.OPEN, Status.WITHDRAWN): _by_service("withdraw"),
-    (Status.RESPONSE_DUE, Status.ANSWERED): _by_transition(Status.ANSWERED),
-    (Status.ANSWERED, Status.CLOSED): _by_transition(Status.CLOSED),
-    (Status.ANSWERED, Status.RESPONSE_DUE): _by_transition(Status.RESPONSE_DUE),
+def _approve(concern: Concern, moderator: User):
+    return services.concern_approve(concern=concern, moderator=moderator), moderator
+
+
+def _reject(concern: Concern, moderator: User):
+    reason = "Not a concern about work."
+    return services.concern_reject(concern=concern, moderator=moderator, reason=reason), moderator
+
+
+def _merge(concern: Concern, moderator: User):
+    target = factories.open_concern(moderated_by=moderator)
+    return services.concern_merge(concern=concern, into=target, moderator=moderator), moderator
+
+
+def _withdraw(concern: Concern, moderator: User):
+    return services.concern_withdraw(concern=concern, author=concern.author), concern.author
+
+
+def _require_response(concern: Concern, moderator: User):
+    due = services.concern_require_response(
+        concern=concern, actor=moderator, note="Discussed at the all-hands."
+    )
+    return due, moderator
+
+
+def _answer(concern: Concern, moderator: User):
+    leader = factories.leader()
+    return _answered(concern, leader=leader), leader
+
+
+def _close(concern: Concern, moderator: User):
+    return _closed(concern, actor=moderator), moderator
+
+
+LEGAL_STEPS: dict[tuple[str, str], Step] = {
+    (Status.SUBMITTED, Status.IN_REVIEW): _review,
+    (Status.SUBMITTED, Status.WITHDRAWN): _withdraw,
+    (Status.IN_REVIEW, Status.OPEN): _approve,
+    (Status.IN_REVIEW, Status.REJECTED): _reject,
+    (Status.IN_REVIEW, Status.MERGED): _merge,
+    (Status.IN_REVIEW, Status.WITHDRAWN): _withdraw,
+    (Status.OPEN, Status.RESPONSE_DUE): _require_response,
+    # Leaders may answer before the votes make it due: publishing allows open concerns.
+    (Status.OPEN, Status.ANSWERED): _answer,
+    (Status.OPEN, Status.MERGED): _merge,
+    (Status.OPEN, Status.CLOSED): _close,
+    (Status.OPEN, Status.WITHDRAWN): _withdraw,
+    (Status.RESPONSE_DUE, Status.ANSWERED): _answer,
+    (Status.ANSWERED, Status.CLOSED): _close,
+    (Status.ANSWERED, Status.RESPONSE_DUE): _require_response,
 }
 ILLEGAL_STEPS = [
     (from_status, to_status)
@@ -467,4 +498,3 @@ def test_a_rejected_anonymous_concern_shows_the_reason_on_the_receipt_page(clien
     text = page_text(response)
     assert "Rejected" in text
     assert "The moderators rejected it: Please raise pay questions with HR." in text
-

@@ -27,7 +27,7 @@ import pickle
 import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -37,6 +37,7 @@ from django.core.cache import caches
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 from django.db import connections
+from django.test import TestCase
 from django.utils import timezone
 
 # Needles ---------------------------------------------------------------------------
@@ -84,14 +85,10 @@ def _opened(raw: bytes, *, unpickle: bool = False) -> str:
     Django's caches wrote are unpickled, never bytes that merely decoded from base64."""
     parts = [raw.decode("utf-8", errors="replace")]
     if unpickle and raw[:1] == b"\x80":
-        try:
+        with suppress(Exception):  # not a pickle after all: the raw text is kept
             parts.append(_text(pickle.loads(raw)))  # noqa: S301 - the test's own cache
-        except Exception:  # noqa: S110 - not a pickle after all; the raw text is kept
-            pass
-    try:
+    with suppress(zlib.error, ValueError):
         parts.append(zlib.decompress(raw).decode("utf-8", errors="replace"))
-    except (zlib.error, ValueError):
-        pass
     return "\n".join(parts)
 
 
@@ -163,14 +160,12 @@ def database_snapshot(using: str = "default") -> dict[str, Table]:
             key_columns = tuple(
                 connection.introspection.get_primary_key_columns(cursor, name) or ()
             )
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(name)}")  # noqa: S608
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(name)}")
             columns = tuple(column[0] for column in cursor.description)
             rows: dict[tuple, tuple] = {}
             for fetched in cursor.fetchall():
                 row = tuple(_plain(value) for value in fetched)
-                key = (
-                    tuple(row[columns.index(c)] for c in key_columns) if key_columns else row
-                )
+                key = tuple(row[columns.index(c)] for c in key_columns) if key_columns else row
                 while key in rows:  # identical rows of a table without a primary key
                     key = (*key, "again")
                 rows[key] = row
@@ -334,7 +329,9 @@ def _redis_urls() -> set[str]:
         if isinstance(backend, RedisCache):
             urls.update(backend._servers)
     for layer in getattr(settings, "CHANNEL_LAYERS", {}).values():
-        urls.update(host for host in layer.get("CONFIG", {}).get("hosts", ()) if isinstance(host, str))
+        urls.update(
+            host for host in layer.get("CONFIG", {}).get("hosts", ()) if isinstance(host, str)
+        )
     for url in (getattr(settings, "REDIS_URL", ""), getattr(settings, "CELERY_BROKER_URL", "")):
         if url and url.startswith(("redis://", "rediss://", "unix://")):
             urls.add(url)
@@ -408,34 +405,47 @@ def _mail_text(message) -> str:
         *message.reply_to,
         _text(message.extra_headers),
         _text(getattr(message, "alternatives", [])),
-        _text([attachment[:2] for attachment in message.attachments if isinstance(attachment, tuple)]),
+        _text(
+            [attachment[:2] for attachment in message.attachments if isinstance(attachment, tuple)]
+        ),
     ]
-    try:
+    with suppress(Exception):  # an unencodable message is still searched field by field
         parts.append(_text(message.message().as_bytes()))
-    except Exception:  # noqa: S110 - an unencodable message is still searched field by field
-        pass
     return "\n".join(str(part) for part in parts)
 
 
 # What was kept ---------------------------------------------------------------------
 
-# A time stored for anonymous work must be coarse: a date, or at least not the second.
-_DATETIME_TEXT = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$"
+# A time stored for anonymous work must be coarse: a date, never the second. These find
+# one inside any stored text too (a JSON payload, a task's arguments).
+_DATETIME_IN_TEXT = re.compile(
+    r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 )
+_EPOCH_IN_TEXT = re.compile(r"(?<![0-9.])\d{10}(?:\d{3})?(?:\.\d+)?(?![0-9])")
 
 
-def _as_datetime(value: object) -> datetime | None:
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, str) and _DATETIME_TEXT.match(value.strip()):
-        try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    else:
-        return None
+def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _moments(value: object, text: str) -> Iterator[tuple[datetime, str]]:
+    """Every point in time a stored value states, with how it states it."""
+    if isinstance(value, datetime):
+        yield _aware(value), str(value)
+        return
+    for match in _DATETIME_IN_TEXT.finditer(text):
+        try:
+            moment = datetime.fromisoformat(match.group().replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        yield _aware(moment), match.group()
+    for match in _EPOCH_IN_TEXT.finditer(text):
+        number = float(match.group())
+        seconds = number / 1000 if len(match.group().split(".")[0]) == 13 else number
+        try:
+            yield datetime.fromtimestamp(seconds, UTC), f"{match.group()} since the epoch"
+        except (OverflowError, OSError, ValueError):
+            continue
 
 
 @dataclass
@@ -511,16 +521,16 @@ class Kept:
             values = change.values()
             for column in change.changed_columns:
                 value = values[column]
-                moment = _as_datetime(value)
-                if moment is not None and start <= moment <= end:
-                    findings.append(f"database: {change}, column {column}: stores {value}")
-                elif isinstance(value, int) and not isinstance(value, bool):
-                    for scale in (1, 1000):  # seconds or milliseconds since the epoch
-                        if start.timestamp() * scale <= value <= end.timestamp() * scale + scale:
-                            findings.append(
-                                f"database: {change}, column {column}: stores {value}, "
-                                "a time since the epoch"
-                            )
+                text = _column_text(change.table, column, value)
+                for moment, stated in _moments(value, text):
+                    if start <= moment <= end:
+                        findings.append(f"database: {change}, column {column}: stores {stated}")
+        for trace in self.traces():
+            if trace.place == "log":
+                continue  # a log record's own time is the one thing a log must have
+            for moment, stated in _moments(None, trace.text):
+                if start <= moment <= end:
+                    findings.append(f"{trace.place}: {trace.where}: stores {stated}")
         return findings
 
     def sequence_numbers(self) -> list[str]:
@@ -545,7 +555,13 @@ def kept_traces(*, every_logger_at_debug: bool = True, using: str = "default") -
     outbox = getattr(mail, "outbox", None)
     mails_before = len(outbox) if outbox is not None else 0
     kept = Kept(started=timezone.now())
-    with _recording_logs(every_logger_at_debug=every_logger_at_debug) as recorder:
+    # Tests run inside a transaction that is never committed, so work scheduled for
+    # after the commit (tasks, channel and webhook events) is run here, where what it
+    # logs, queues and stores is collected with the rest.
+    with (
+        _recording_logs(every_logger_at_debug=every_logger_at_debug) as recorder,
+        TestCase.captureOnCommitCallbacks(using=using, execute=True),
+    ):
         yield kept
     kept.finished = timezone.now() + timedelta(microseconds=1)
     kept.changes = database_diff(before, database_snapshot(using))

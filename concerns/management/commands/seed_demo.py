@@ -1,8 +1,9 @@
-"""Seeds the demo organisation, Northwind Technologies, with people in every role and
-concerns in every state the services can reach.
+"""Seeds the demo organisation, Northwind Technologies, with people in every role,
+concerns in every state the services can reach, and leaders' written responses with
+their versions, commitments and ratings.
 
-Every concern, vote and message is made by the services, the way people make them,
-so the demo never shows a state the product cannot reach. The services read the
+Every concern, vote, message, response and rating is made by the services, the way
+people make them, so the demo never shows a state the product cannot reach. The services read the
 time from `django.utils.timezone.now()`; the seed runs each step with that clock set
 back to the step's day, which gives the demo weeks of history (so "Trending this
 week" differs from "Most supported") without writing a date into any row itself.
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from functools import partial
 from itertools import groupby
 from unittest import mock
 
@@ -36,7 +38,10 @@ from concerns.anonymity import (
     receipt_hash,
 )
 from concerns.errors import ReceiptNotFound
-from concerns.models import Concern, Tag
+from concerns.models import Concern, LeaderRoute, Status, Tag
+from ledger.services import ledger_flush_deferred
+from responses import services as response_services
+from responses.models import Commitment, CommitmentStatus, Position, RatingValue
 
 ORGANISATION_NAME = "Northwind Technologies"
 DEMO_PASSWORD = "answerable-demo"  # noqa: S105 - published on purpose: demo only
@@ -61,6 +66,17 @@ TAGS = {
     "leadership": "Leadership and strategy",
     "hiring": "Hiring and layoffs",
     "customers": "Customers and products",
+}
+
+# Who answers a concern once its support makes a written response due, by tag.
+LEADER_ROUTES = {
+    "ethics": "helen.fischer",
+    "pay": "victor.ng",
+    "workload": "marcus.webb",
+    "remote": "kemi.adeyemi",
+    "security": "marcus.webb",
+    "leadership": "leader",
+    "hiring": "kemi.adeyemi",
 }
 
 E, M, L, A = Role.EMPLOYEE, Role.MODERATOR, Role.LEADER, Role.ADMIN
@@ -491,7 +507,7 @@ CONCERNS = (
         department="Engineering",
         submitted=33,
         opened=32,
-        old_votes=9,
+        old_votes=12,
         recent_votes=1,
     ),
     DemoConcern(
@@ -721,7 +737,7 @@ CONCERNS = (
                 "Where did you read this? A document title or date helps us ask the right leader.",
             ),
             (2, SUBMITTER, "The benefits renewal FAQ on the intranet, section 4."),
-            (1, "helen.fischer", "Found it, thank you. Legal is checking the contract now."),
+            (1, "ines.duarte", "Found it, thank you. We have asked Legal about the contract."),
         ),
     ),
     DemoConcern(
@@ -779,7 +795,7 @@ CONCERNS = (
         submitted=9,
         reviewed=8,
         conversation=(
-            (8, "victor.ng", "The FAQ published yesterday answers both. Does it answer yours?"),
+            (8, "theo.grant", "Finance published an FAQ yesterday that covers both. Does it help?"),
             (7, SUBMITTER, "It does, thank you. I will withdraw this."),
         ),
         withdrawn=7,
@@ -787,6 +803,222 @@ CONCERNS = (
 )
 
 ANONYMOUS_CONCERNS = tuple(c for c in CONCERNS if c.anonymous)
+
+
+@dataclass(frozen=True)
+class DemoVersion:
+    published: int  # days ago
+    position: str
+    summary: str
+    details: str
+    change_reason: str = ""
+
+
+@dataclass(frozen=True)
+class DemoCommitment:
+    description: str
+    owner: str
+    added: int  # days ago
+    due_in: int  # days after it was added
+    updates: tuple[tuple[int, str, str], ...] = ()  # (days ago, new status, note)
+
+
+@dataclass(frozen=True)
+class DemoResponse:
+    leader: str
+    versions: tuple[DemoVersion, ...]
+    commitments: tuple[DemoCommitment, ...] = ()
+    rated: int = 0  # days ago staff rated the latest version
+    ratings: tuple[int, int, int] = (0, 0, 0)  # answered, partly, not answered
+
+
+# Written responses, by the key of the concern they answer.
+RESPONSES = {
+    "facial-recognition": DemoResponse(
+        leader="leader",
+        versions=(
+            DemoVersion(
+                published=20,
+                position=Position.PARTLY,
+                summary=(
+                    "We will sign no new Vision contracts with immigration enforcement and "
+                    "will put every police sale before the ethics review board. We will "
+                    "not name individual customers."
+                ),
+                details=(
+                    "We were too slow to answer this, and the deadline passed. That is on "
+                    "me.\n\n"
+                    "**What changes now**\n\n"
+                    "- No new contracts for Northwind Vision with immigration enforcement "
+                    "agencies. Existing contracts will not be renewed.\n"
+                    "- Every sale of Vision to a police force goes before the ethics review "
+                    "board, which can refuse it.\n"
+                    "- We will publish a report of government customers by category and "
+                    "country.\n\n"
+                    "**What does not change**\n\n"
+                    "We will not publish customer names: several contracts forbid it, and "
+                    "breaking them would expose us to claims we cannot justify to staff "
+                    "either."
+                ),
+            ),
+            DemoVersion(
+                published=9,
+                position=Position.PARTLY,
+                summary=(
+                    "We will sign no new Vision contracts with immigration enforcement and "
+                    "will put every police sale before the ethics review board. We will "
+                    "not name individual customers."
+                ),
+                details=(
+                    "We were too slow to answer this, and the deadline passed. That is on "
+                    "me.\n\n"
+                    "**What changes now**\n\n"
+                    "- No new contracts for Northwind Vision with immigration enforcement "
+                    "agencies. Existing contracts will not be renewed.\n"
+                    "- Every sale of Vision to a police force goes before the ethics review "
+                    "board, which can refuse it. Its first decision will be published here.\n"
+                    "- We will publish a report of government customers by category and "
+                    "country. It is late: Finance now expects it within the month.\n\n"
+                    "**What does not change**\n\n"
+                    "We will not publish customer names: several contracts forbid it, and "
+                    "breaking them would expose us to claims we cannot justify to staff "
+                    "either."
+                ),
+                change_reason=(
+                    "The customer report missed its date; this version says so and when it "
+                    "is now expected, and promises to publish the board's first decision."
+                ),
+            ),
+        ),
+        commitments=(
+            DemoCommitment(
+                description="Sign no new Northwind Vision contracts with immigration "
+                "enforcement agencies",
+                owner="elena.petrova",
+                added=20,
+                due_in=7,
+                updates=(
+                    (19, CommitmentStatus.IN_PROGRESS, "Sales told; two pending bids withdrawn."),
+                    (14, CommitmentStatus.DONE, "The rule is in the sales handbook."),
+                ),
+            ),
+            DemoCommitment(
+                description="Put every police sale of Northwind Vision before the ethics "
+                "review board",
+                owner="helen.fischer",
+                added=20,
+                due_in=60,
+                updates=((10, CommitmentStatus.IN_PROGRESS, "Terms of reference agreed."),),
+            ),
+            DemoCommitment(
+                description="Publish a report of government customers by category and country",
+                owner="victor.ng",
+                added=20,
+                due_in=14,  # missed: the daily check marks it
+            ),
+        ),
+        rated=8,
+        ratings=(9, 11, 4),
+    ),
+    "pay-bands": DemoResponse(
+        leader="victor.ng",
+        versions=(
+            DemoVersion(
+                published=12,
+                position=Position.WILL_ACT,
+                summary="We will publish salary bands for every role and level by the end "
+                "of next quarter.",
+                details=(
+                    "Bands will be published on the intranet for every role and level, "
+                    "with the method used to set them. Job adverts will carry the band "
+                    "from the same date."
+                ),
+            ),
+        ),
+        commitments=(
+            DemoCommitment(
+                description="Publish salary bands for every role and level on the intranet",
+                owner="kemi.adeyemi",
+                added=12,
+                due_in=75,
+                updates=(
+                    (
+                        3,
+                        CommitmentStatus.IN_PROGRESS,
+                        "Engineering and Sales bands drafted; the rest are being benchmarked.",
+                    ),
+                ),
+            ),
+        ),
+        rated=10,
+        ratings=(14, 3, 1),
+    ),
+    "layoff-criteria": DemoResponse(
+        leader="kemi.adeyemi",
+        versions=(
+            DemoVersion(
+                published=10,
+                position=Position.WILL_NOT_ACT,
+                summary="We will not publish the criteria, because they could identify the "
+                "people affected.",
+                details=(
+                    "Each team's reductions were small, and the criteria were applied "
+                    "team by team. Publishing them would let colleagues work out who was "
+                    "chosen and why."
+                ),
+            ),
+        ),
+        # Most raters say it did not answer the concern: it is due again.
+        rated=7,
+        ratings=(2, 2, 9),
+    ),
+    "written-questions": DemoResponse(
+        leader="leader",
+        versions=(
+            DemoVersion(
+                published=9,
+                position=Position.WILL_ACT,
+                summary="From the next all-hands, questions can be sent in writing "
+                "beforehand, and each gets a written answer within a week.",
+                details=(
+                    "A form opens a week before every all-hands. Questions are answered "
+                    "live where there is time, and **in writing** in any case."
+                ),
+            ),
+        ),
+        commitments=(
+            DemoCommitment(
+                description="Open a written question form before every all-hands",
+                owner="kemi.adeyemi",
+                added=9,
+                due_in=10,
+                updates=((3, CommitmentStatus.DONE, "Open for this month's all-hands."),),
+            ),
+        ),
+        rated=6,
+        ratings=(8, 1, 0),
+    ),
+    # Answered while still open, before enough support made a response due.
+    "captions": DemoResponse(
+        leader="kemi.adeyemi",
+        versions=(
+            DemoVersion(
+                published=1,
+                position=Position.WILL_ACT,
+                summary="Every all-hands will have live captions from this month.",
+                details="Captioning is booked, and recordings will carry the captions too.",
+            ),
+        ),
+        commitments=(
+            DemoCommitment(
+                description="Book live captioning for every all-hands",
+                owner="kemi.adeyemi",
+                added=1,
+                due_in=21,
+            ),
+        ),
+    ),
+}
 
 
 def demo_receipt(n: int) -> str:
@@ -828,9 +1060,9 @@ class _Step:
     run: Callable[[], object]
 
 
-# Within one day: submissions, then reviews, then decisions, then the conversation,
-# then votes, and merges and withdrawals last.
-SUBMIT, REVIEW, DECIDE, TALK, VOTE, CLOSE = range(6)
+# Within one day: submissions, reviews, decisions, the conversation, votes, responses,
+# ratings, merges and withdrawals, and last what the scheduled tasks do every day.
+SUBMIT, REVIEW, DECIDE, TALK, VOTE, RESPOND, RATE, CLOSE, SCHEDULED = range(9)
 
 
 class DemoOrganisation:
@@ -843,6 +1075,7 @@ class DemoOrganisation:
         self.tags: dict[str, Tag] = {}
         self.concerns: dict[str, Concern] = {}
         self.receipts = {spec.key: receipt for spec, receipt in demo_receipts()}
+        self.commitments: dict[tuple[str, int], Commitment] = {}
         self.steps: list[_Step] = []
 
     def build(self) -> None:
@@ -856,8 +1089,14 @@ class DemoOrganisation:
             key: Tag.objects.create(name=name, slug=slugify(name)) for key, name in TAGS.items()
         }
         self._people_create()
+        for tag, leader in LEADER_ROUTES.items():
+            LeaderRoute.objects.create(tag=self.tags[tag], leader=self.people[leader])
         for spec in CONCERNS:
             self._story(spec)
+        for key, response in RESPONSES.items():
+            self._response_story(key, response)
+        for days_ago in range(max(c.submitted for c in CONCERNS) + 1):
+            self._at(days_ago, SCHEDULED, _scheduled_tasks)
         for days_ago, steps in groupby(sorted(self.steps), key=lambda s: -s.days_ago_negated):
             for minute, step in enumerate(steps):
                 with _clock(days_ago, minute):
@@ -972,11 +1211,74 @@ class DemoOrganisation:
                 lambda voter=voter: services.vote_cast(concern=self._get(spec), voter=voter),
             )
 
+    def _response_story(self, key: str, response: DemoResponse) -> None:
+        leader = self.people[response.leader]
+        for version in response.versions:
+            self._at(version.published, RESPOND, partial(self._publish, key, leader, version))
+        for n, commitment in enumerate(response.commitments):
+            self._at(commitment.added, RESPOND, partial(self._commit, key, leader, n, commitment))
+            owner = self.people[commitment.owner]
+            for days_ago, status, note in commitment.updates:
+                self._at(
+                    days_ago,
+                    RESPOND,
+                    lambda n=n, status=status, note=note, owner=owner: (
+                        response_services.commitment_update(
+                            commitment=self.commitments[key, n],
+                            author=owner,
+                            to_status=status,
+                            note=note,
+                        )
+                    ),
+                )
+        values = (RatingValue.ANSWERED, RatingValue.PARTLY, RatingValue.NOT_ANSWERED)
+        ratings = [v for v, n in zip(values, response.ratings, strict=True) for _ in range(n)]
+        raters = random.Random(f"{key}:ratings").sample(sorted(self.people), len(ratings))
+        for username, value in zip(raters, ratings, strict=True):
+            rater = self.people[username]
+            self._at(
+                response.rated,
+                RATE,
+                lambda rater=rater, value=value: response_services.rating_cast(
+                    concern=self.concerns[key], rater=rater, value=value
+                ),
+            )
+
+    def _publish(self, key: str, leader: User, version: DemoVersion) -> None:
+        # Fresh from the database: response_draft_save checks the status it is given.
+        concern = Concern.objects.get(pk=self.concerns[key].pk)
+        response_services.response_draft_save(
+            concern=concern,
+            leader=leader,
+            position=version.position,
+            summary=version.summary,
+            details=version.details,
+        )
+        response_services.response_publish(
+            concern=concern, leader=leader, change_reason=version.change_reason
+        )
+
+    def _commit(self, key: str, leader: User, n: int, commitment: DemoCommitment) -> None:
+        self.commitments[key, n] = response_services.commitment_add(
+            concern=self.concerns[key],
+            leader=leader,
+            description=commitment.description,
+            owner=self.people[commitment.owner],
+            due_on=timezone.localdate() + timedelta(days=commitment.due_in),
+        )
+
     def _withdraw(self, spec: DemoConcern) -> None:
         if spec.anonymous:
             services.concern_withdraw_by_receipt(receipt=self.receipts[spec.key])
         else:
             services.concern_withdraw(concern=self._get(spec), author=self.people[spec.author])
+
+
+def _scheduled_tasks() -> None:
+    """What Celery beat runs on every day of the demo's history."""
+    services.deadlines_enforce()
+    response_services.commitments_mark_missed()
+    ledger_flush_deferred()
 
 
 def is_seeded() -> bool:
@@ -1043,4 +1345,5 @@ class Command(BaseCommand):
                     "differs from the one used to seed)"
                 )
             else:
-                write(f"  {receipt:<34}  {concern.status:<12}  {concern.title}")
+                status = Status(concern.status).label
+                write(f"  {receipt:<34}  {status:<12}  {concern.title}")

@@ -22,7 +22,9 @@ class Command(BaseCommand):
                 raise CommandError(str(error)) from error
         result = ledger_verify(anchor=anchor)
         if not result.ok:
-            raise CommandError(f"Ledger broken at entry #{result.broken_sequence}: {result.problem}")
+            raise CommandError(
+                f"Ledger broken at entry #{result.broken_sequence}: {result.problem}"
+            )
         extends = f", and it extends head #{anchor.sequence}" if anchor else ""
         self.stdout.write(
             f"Ledger intact: {result.checked} entries{extends}. "
