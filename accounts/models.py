@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import MinValueValidator
 from django.db import models
 
@@ -22,11 +22,20 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
+class PersonManager(UserManager):
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        # Someone who can administer the site must also hold the admin role in the app.
+        extra_fields.setdefault("role", Role.ADMIN)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
 class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.EMPLOYEE)
     department = models.ForeignKey(
         Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
     )
+
+    objects = PersonManager()
 
     @property
     def display_name(self) -> str:

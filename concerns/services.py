@@ -162,9 +162,13 @@ def concern_submit(
     body: str,
     tags: Iterable[Tag] = (),
     department: Department | None = None,
+    receipt: str | None = None,
 ) -> Submission:
     """Records a new concern. An anonymous one keeps no link to `author` at all:
-    `author` is only used to check that a signed-in person may submit."""
+    `author` is only used to check that a signed-in person may submit.
+
+    `receipt` is for the demo seed only, which derives receipts it can print again;
+    everyone else gets a fresh random one."""
     title = _clean_text(title, field="title", max_length=TITLE_MAX)
     body = _clean_text(body, field="description", max_length=BODY_MAX)
     if not anonymous and author is None:
@@ -174,7 +178,9 @@ def concern_submit(
             f"{department.name} has fewer than {settings.ANONYMITY_MIN_GROUP_SIZE} people, "
             "so naming it could identify you. Leave the department empty."
         )
-    receipt = receipt_new() if anonymous else None
+    if receipt is not None and not anonymous:
+        raise InvalidInput("Only anonymous concerns have receipts.")
+    receipt = (receipt or receipt_new()) if anonymous else None
     concern = Concern.objects.create(
         title=title,
         body=body,

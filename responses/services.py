@@ -82,11 +82,11 @@ def response_draft_save(
 ) -> Response:
     """Saves the private draft. Drafts may be incomplete; publishing checks them."""
     _require_leader(leader)
-    if concern.status not in RESPONDABLE:
-        raise IllegalTransition("Only open concerns can be answered.")
     if len(summary or "") > SUMMARY_MAX:
         raise InvalidInput(f"The summary must be at most {SUMMARY_MAX} characters.")
     response = _locked_response(concern)
+    if Concern.objects.get(pk=concern.pk).status not in RESPONDABLE:
+        raise IllegalTransition("Only open concerns can be answered.")
     response.draft_position = position or ""
     response.draft_summary = (summary or "").strip()
     response.draft_details = (details or "").strip()

@@ -4,8 +4,10 @@ anonymous work name nobody, and an anonymous submitter's own actions wait for a
 shuffled batch."""
 
 import json
+import threading
 
 import pytest
+from django.db import connection
 
 from concerns import services as concern_services
 from ledger.models import GENESIS_HASH, DeferredEntry, LedgerEntry, LedgerHead
@@ -188,6 +190,12 @@ def test_the_daily_task_flushes_the_same_batch():
     assert flush_deferred_entries() == 0
 
 
+def test_the_daily_flush_is_scheduled(settings):
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+
+    assert flush_deferred_entries.name in scheduled
+
+
 def test_a_deferred_batch_is_appended_in_a_shuffled_order():
     for n in range(20):
         ledger_defer(kind="test.deferred", payload={"n": n})
@@ -198,6 +206,39 @@ def test_a_deferred_batch_is_appended_in_a_shuffled_order():
     assert sorted(order) == list(range(20))
     # One chance in 20! that a fair shuffle keeps the order.
     assert order != list(range(20))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_appends_from_many_sessions_at_once_keep_one_gapless_chain():
+    LedgerHead.objects.get_or_create(pk=1)
+    writers, appends = 8, 5
+    barrier = threading.Barrier(writers, timeout=30)
+    failures: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            connection.ensure_connection()
+            barrier.wait()
+            for m in range(appends):
+                ledger_append(kind="test.concurrent", payload={"writer": n, "m": m})
+        except BaseException as error:  # the test reports it
+            failures.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(n,), daemon=True) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert failures == []
+    assert list(LedgerEntry.objects.values_list("sequence", flat=True)) == list(
+        range(1, writers * appends + 1)
+    )
+    result = ledger_verify()
+    assert result.ok and result.checked == writers * appends
 
 
 # Verifying ---------------------------------------------------------------------------

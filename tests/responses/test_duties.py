@@ -10,6 +10,7 @@ from concerns import services as concern_services
 from concerns.errors import InvalidInput, NotAllowed
 from concerns.models import LeaderRoute, Status
 from concerns.tasks import enforce_response_deadlines
+from responses.tasks import mark_missed_commitments
 from tests import factories
 from tests.responses import (
     DAY_ONE,
@@ -278,10 +279,10 @@ def test_the_overdue_page_lists_the_longest_overdue_first(client, monkeypatch):
     rules(days=10)
     leader = factories.leader(first_name="Ada", last_name="Lovelace")
     travel_to(monkeypatch, DAY_ONE)
-    oldest = due_concern(title="Oldest duty", leader=leader)
+    due_concern(title="Oldest duty", leader=leader)
     answered = due_concern(title="Answered duty", leader=leader)
     travel_to(monkeypatch, days_after(DAY_ONE, 4))
-    newer = due_concern(title="Newer duty")
+    due_concern(title="Newer duty")
     travel_to(monkeypatch, days_after(DAY_ONE, 12))
     publish(answered, leader)
     not_yet = due_concern(title="Not yet late")
@@ -310,3 +311,13 @@ def test_the_hourly_deadline_task_records_a_missed_deadline_once(monkeypatch):
 
     assert refreshed(concern).deadline_missed_on == days_after(DAY_ONE, 15)
     assert len(ledger_payloads("concern.deadline_missed")) == 1
+
+
+def test_the_deadline_and_commitment_tasks_are_scheduled_every_hour(settings):
+    schedule = {
+        entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
+
+    for task in (enforce_response_deadlines, mark_missed_commitments):
+        assert task.name in schedule
+        assert schedule[task.name].hour == set(range(24))

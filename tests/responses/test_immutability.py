@@ -8,6 +8,7 @@ import psycopg
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 
 from ledger.models import LedgerEntry
 from responses import services
@@ -32,7 +33,7 @@ def version(leader) -> ResponseVersion:
         leader=leader,
         description="End the contracts",
         owner=leader,
-        due_on=datetime.date.today() + datetime.timedelta(days=30),
+        due_on=timezone.localdate() + datetime.timedelta(days=30),
     )
     return version
 
@@ -40,9 +41,12 @@ def version(leader) -> ResponseVersion:
 def refused(sql: str, params: list) -> DatabaseError:
     """Runs `sql` in a savepoint, so the refusal leaves the test's transaction usable,
     and returns the database's error."""
-    with pytest.raises(DatabaseError) as refusal, transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+    with (
+        pytest.raises(DatabaseError) as refusal,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql, params)
     assert isinstance(refusal.value.__cause__, psycopg.errors.InsufficientPrivilege)
     return refusal.value
 
@@ -102,27 +106,33 @@ def test_the_database_refuses_to_delete_a_record(version, guarded):
 def test_saving_a_published_version_through_the_orm_is_refused(version):
     version.summary = "We never said that."
 
-    with pytest.raises(DatabaseError, match="UPDATE on responses_responseversion is refused"):
-        with transaction.atomic():
-            version.save()
+    with (
+        pytest.raises(DatabaseError, match="UPDATE on responses_responseversion is refused"),
+        transaction.atomic(),
+    ):
+        version.save()
 
     assert ResponseVersion.objects.get().summary == "We will end the police contracts."
 
 
 @pytest.mark.postgres
 def test_deleting_a_published_version_through_the_orm_is_refused(version):
-    with pytest.raises(DatabaseError, match="DELETE on responses_responseversion is refused"):
-        with transaction.atomic():
-            ResponseVersion.objects.filter(pk=version.pk).delete()
+    with (
+        pytest.raises(DatabaseError, match="DELETE on responses_responseversion is refused"),
+        transaction.atomic(),
+    ):
+        version.delete()
 
     assert ResponseVersion.objects.filter(pk=version.pk).exists()
 
 
 @pytest.mark.postgres
 def test_deleting_a_ledger_entry_through_the_orm_is_refused(version):
-    with pytest.raises(DatabaseError, match="DELETE on ledger_ledgerentry is refused"):
-        with transaction.atomic():
-            LedgerEntry.objects.filter(sequence=version.ledger_sequence).delete()
+    with (
+        pytest.raises(DatabaseError, match="DELETE on ledger_ledgerentry is refused"),
+        transaction.atomic(),
+    ):
+        LedgerEntry.objects.filter(sequence=version.ledger_sequence).delete()
 
     assert LedgerEntry.objects.filter(sequence=version.ledger_sequence).exists()
 

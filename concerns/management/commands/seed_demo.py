@@ -35,7 +35,6 @@ from concerns.anonymity import (
     RECEIPT_LENGTH,
     keyed_hash,
     receipt_format,
-    receipt_hash,
 )
 from concerns.errors import ReceiptNotFound
 from concerns.models import Concern, LeaderRoute, Status, Tag
@@ -1174,14 +1173,9 @@ class DemoOrganisation:
             body=spec.body,
             tags=[self.tags[t] for t in spec.tags],
             department=self.departments.get(spec.department),
+            receipt=self.receipts[spec.key] if spec.anonymous else None,
         )
-        concern = submission.concern
-        if spec.anonymous:
-            # TODO: pass receipt= to concern_submit
-            Concern.objects.filter(pk=concern.pk).update(
-                receipt_hash=receipt_hash(self.receipts[spec.key])
-            )
-        self.concerns[spec.key] = concern
+        self.concerns[spec.key] = submission.concern
 
     def _message(self, spec: DemoConcern, speaker: str, text: str) -> Callable[[], object]:
         if speaker != SUBMITTER:
