@@ -13,7 +13,15 @@ from responses import services
 from responses.models import CommitmentStatus, RatingValue
 from responses.selectors import accountability_dashboard
 from tests import factories
-from tests.responses import DAY_ONE, days_after, due_concern, publish, rules, travel_to
+from tests.responses import (
+    DAY_ONE,
+    days_after,
+    due_concern,
+    page_text,
+    publish,
+    rules,
+    travel_to,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -133,26 +141,39 @@ def test_the_dashboard_page_shows_every_leaders_figures(client, scenario):
     assert row_cells(text, "Cy Idle") == ["0", "0", "0", "–", "0", "0", "0", "0", "–"]
 
 
-def test_an_escalated_concern_that_goes_overdue_again_counts_against_the_leader(monkeypatch):
+def late_answer_then_escalated(monkeypatch):
+    """Due on day 0 by day 10, answered on day 15, rated not answered on day 20 and so
+    due again by day 30, and on day 35 still not answered anew."""
     rules(days=10)
     ada = factories.leader(first_name="Ada", last_name="Lovelace")
     on_day(monkeypatch, 0)
     concern = due_concern(leader=ada)
     concern_services.deadlines_enforce(today=days_after(DAY_ONE, 11))
     on_day(monkeypatch, 15)
-    publish(concern, ada)  # five days late
+    publish(concern, ada)
     on_day(monkeypatch, 20)
-    rate(concern, *[RatingValue.NOT_ANSWERED] * 5)  # due again, by day 30
+    rate(concern, *[RatingValue.NOT_ANSWERED] * 5)
     on_day(monkeypatch, 35)
-    assert concern_services.deadlines_enforce(today=days_after(DAY_ONE, 35)) == 1
+    concern_services.deadlines_enforce(today=days_after(DAY_ONE, 35))
+    return ada, concern
 
-    a = figures_of(accountability_dashboard(), ada)
 
-    # The concern is on /overdue/ and must count as overdue on the leader's record; the
-    # first answer came fifteen days after the duty began, after its deadline.
-    assert a.overdue_now == 1
-    assert a.answered_on_time == 0
-    assert a.median_days_to_respond == 15
+def test_an_escalated_concern_that_goes_overdue_again_counts_as_overdue_now(client, monkeypatch):
+    ada, concern = late_answer_then_escalated(monkeypatch)
+    client.force_login(factories.person())
+    assert concern.title in page_text(client.get(reverse("responses:overdue")))
+
+    assert figures_of(accountability_dashboard(), ada).overdue_now == 1
+
+
+def test_an_escalation_does_not_rewrite_how_late_the_first_answer_was(monkeypatch):
+    ada, _ = late_answer_then_escalated(monkeypatch)
+
+    figures = figures_of(accountability_dashboard(), ada)
+
+    # Answered fifteen days after the duty began, five days after its deadline.
+    assert figures.answered_on_time == 0
+    assert figures.median_days_to_respond == 15
 
 
 # Fixed number of queries -------------------------------------------------------------
