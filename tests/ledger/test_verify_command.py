@@ -78,6 +78,17 @@ def test_the_command_confirms_the_ledger_extends_a_published_head(capsys):
     assert out.startswith("Ledger intact: 5 entries, and it extends head #3. Head #5 ")
 
 
+def test_a_head_published_while_the_ledger_was_empty_is_extended_by_any_intact_ledger(capsys):
+    # An empty ledger's page shows "Current head: #0 000…"; someone may have noted it.
+    empty = f"{head()[0]}:{head()[1]}"
+    chain(3)
+
+    status, out, err = verify_ledger(capsys, "--head", empty)
+
+    assert (status, err) == (0, "")
+    assert out.startswith("Ledger intact: 3 entries, and it extends head #0.")
+
+
 def test_the_command_reports_a_published_head_the_ledger_no_longer_reaches(capsys):
     chain(3)
 
