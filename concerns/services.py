@@ -163,12 +163,14 @@ def concern_submit(
     tags: Iterable[Tag] = (),
     department: Department | None = None,
     receipt: str | None = None,
+    receipt_hash_value: str | None = None,
 ) -> Submission:
     """Records a new concern. An anonymous one keeps no link to `author` at all:
     `author` is only used to check that a signed-in person may submit.
 
     `receipt` is for the demo seed only, which derives receipts it can print again;
-    everyone else gets a fresh random one."""
+    `receipt_hash_value` carries over the receipt of an approved live question.
+    Everyone else gets a fresh random receipt."""
     title = _clean_text(title, field="title", max_length=TITLE_MAX)
     body = _clean_text(body, field="description", max_length=BODY_MAX)
     if not anonymous and author is None:
@@ -189,7 +191,7 @@ def concern_submit(
         is_anonymous=anonymous,
         author=None if anonymous else author,
         submitted_on=coarse_today(),
-        receipt_hash=receipt_hash(receipt) if receipt else None,
+        receipt_hash=receipt_hash_value or (receipt_hash(receipt) if receipt else None),
     )
     concern.tags.set(list(tags))
     _event_record(
@@ -400,6 +402,7 @@ def vote_cast(*, concern: Concern, voter: User) -> bool:
     Vote.objects.create(concern_id=concern.pk, voter_hash=hashed, cast_on=coarse_today())
     Concern.objects.filter(pk=concern.pk).update(vote_count=F("vote_count") + 1)
     _response_duty_check(concern.pk)
+    _support_changed(concern.pk)
     return True
 
 
@@ -414,7 +417,15 @@ def vote_retract(*, concern: Concern, voter: User) -> bool:
     if not deleted:
         return False
     Concern.objects.filter(pk=concern.pk).update(vote_count=F("vote_count") - 1)
+    _support_changed(concern.pk)
     return True
+
+
+def _support_changed(concern_id) -> None:
+    # Imported here: meetings builds on concerns, so concerns cannot import it at load.
+    from meetings.services import meetings_refresh_for_concern
+
+    meetings_refresh_for_concern(concern_id=concern_id)
 
 
 # Duties to respond -------------------------------------------------------------------

@@ -1,3 +1,7 @@
-# Live meeting consumers arrive with the meetings issue; the ASGI router already
-# mounts this list so adding a consumer needs no change outside this app.
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from meetings.consumers import MeetingConsumer
+
+websocket_urlpatterns = [
+    path("ws/meetings/<int:meeting_id>/", MeetingConsumer.as_asgi()),
+]
