@@ -30,13 +30,13 @@ from concerns.forms import (
     SearchForm,
 )
 from concerns.models import VOTABLE_STATUSES, Concern
+from responses import selectors as response_selectors
+from responses.forms import AssignLeaderForm, CommitmentForm
+from responses.models import CommitmentStatus
 
 # Error reports must never carry a receipt or an anonymous draft next to the request's
 # address, user agent and user.
 anonymous_post = sensitive_post_parameters("receipt", "title", "body", "access_phrase", "text")
-from responses import selectors as response_selectors
-from responses.forms import AssignLeaderForm, CommitmentForm
-from responses.models import CommitmentStatus
 
 
 def moderator_required(view):

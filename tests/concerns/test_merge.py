@@ -4,6 +4,7 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
+from accounts.models import Organisation
 from concerns import services
 from concerns.errors import IllegalTransition, InvalidInput, NotAllowed
 from concerns.models import Status, Vote
@@ -394,3 +395,36 @@ def test_the_target_page_history_shows_the_merge(client, mod):
         "“Food is too expensive” was merged into this concern; 1 new supporter carried over."
         in history
     )
+
+
+# Merges and the duty to respond --------------------------------------------------------
+
+
+@pytest.fixture
+def threshold_reached_by_merge(mod):
+    """A target one merge short of the organisation's response threshold."""
+    threshold = Organisation.current().response_vote_threshold
+    target = factories.open_concern(title="Canteen prices")
+    duplicate = factories.open_concern(title="Food is too expensive")
+    _vote(target, *(factories.person() for _ in range(threshold - 2)))
+    _vote(duplicate, factories.person(), factories.person())
+    services.concern_merge(concern=duplicate, into=target, moderator=mod)
+    target.refresh_from_db()
+    return target
+
+
+def test_a_merge_that_brings_the_target_to_the_threshold_makes_a_response_due(
+    threshold_reached_by_merge,
+):
+    assert threshold_reached_by_merge.status == Status.RESPONSE_DUE
+
+
+def test_the_target_history_tells_the_merge_before_the_response_it_made_due(
+    threshold_reached_by_merge,
+):
+    events = list(threshold_reached_by_merge.events.order_by("sequence"))
+
+    merge_note = next(e for e in events if "was merged into this concern" in e.note)
+    became_due = next(e for e in events if e.to_status == Status.RESPONSE_DUE)
+    assert merge_note.sequence < became_due.sequence
+    assert merge_note.to_status == Status.OPEN

@@ -236,10 +236,12 @@ def test_two_duplicates_merged_at_once_into_one_concern_count_each_person_once()
     target = factories.open_concern()
     first, second = factories.open_concern(), factories.open_concern()
     moderators = [factories.moderator(), factories.moderator()]
+    # Each duplicate stays below the organisation's threshold for a written response
+    # (10 by default): a concern with a response due can no longer be merged away.
     on_everything = factories.person()
-    on_duplicates = [factories.person() for _ in range(5)]
-    only_first = [factories.person() for _ in range(3)]
-    only_second = [factories.person() for _ in range(4)]
+    on_duplicates = [factories.person() for _ in range(4)]
+    only_first = [factories.person() for _ in range(2)]
+    only_second = [factories.person() for _ in range(3)]
     voting_meanwhile = [factories.person() for _ in range(20)]
     _vote(target, on_everything)
     _vote(first, on_everything, *on_duplicates, *only_first)
