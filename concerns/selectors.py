@@ -10,6 +10,7 @@ from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import (
     BooleanField,
+    Case,
     Count,
     FloatField,
     IntegerField,
@@ -19,6 +20,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
@@ -256,19 +258,14 @@ def moderation_queue() -> list[Concern]:
 
 
 def merge_targets(*, excluding: Concern, text: str = "") -> list[Concern]:
-    """Open concerns a duplicate could be merged into, most similar first."""
+    """Ten open concerns a duplicate could be merged into: those sharing words with it
+    first, then the most supported. One query."""
     candidates = Concern.objects.filter(status__in=VOTABLE_STATUSES).exclude(pk=excluding.pk)
-    source = text or excluding.title
-    ranked = _search(candidates, source, any_word=True).order_by("-rank", "-vote_count", "pk")
-    found = list(ranked.only("pk", "title", "vote_count", "status")[:10])
-    if len(found) < 10:
-        seen = [c.pk for c in found]
-        found += list(
-            candidates.exclude(pk__in=seen)
-            .order_by("-vote_count", "pk")
-            .only("pk", "title", "vote_count", "status")[: 10 - len(found)]
-        )
-    return found
+    similar = _search(candidates, text or excluding.title, any_word=True).values("pk")
+    ranked = candidates.annotate(
+        similar=Case(When(pk__in=similar, then=Value(1)), default=Value(0))
+    ).order_by("-similar", "-vote_count", "pk")
+    return list(ranked.only("pk", "title", "vote_count", "status")[:10])
 
 
 def concern_similar(*, text: str) -> list[Concern]:

@@ -265,7 +265,6 @@ def concern_merge(*, concern: Concern, into: Concern, moderator: User) -> Concer
     duplicate.save(update_fields=["merged_into"])
     _transition(duplicate, Status.MERGED, actor=moderator, note=f"Merged into “{target.title}”.")
     carried = _votes_carry_over(duplicate=duplicate, target=target)
-    _response_duty_check(target.pk)
     _event_record(
         target,
         from_status=target.status,
@@ -275,6 +274,8 @@ def concern_merge(*, concern: Concern, into: Concern, moderator: User) -> Concer
         f"supporter{'s' if carried != 1 else ''} carried over.",
         by_anonymous_submitter=False,
     )
+    # After the merge note, so the history tells the cause before its effect.
+    _response_duty_check(target.pk)
     return duplicate
 
 

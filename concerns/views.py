@@ -210,19 +210,24 @@ def concern_detail(request: HttpRequest, concern_id: UUID) -> HttpResponse:
 @require_POST
 def concern_vote(request: HttpRequest, concern_id: UUID) -> HttpResponse:
     concern = _concern_or_404(concern_id)
-    if request.POST.get("action") == "retract":
-        return _back_to(
-            request,
-            concern,
-            lambda: services.vote_retract(concern=concern, voter=request.user),
-            "Your vote was withdrawn.",
-        )
-    return _back_to(
-        request,
-        concern,
-        lambda: services.vote_cast(concern=concern, voter=request.user),
-        "Your vote was counted. Nobody can see who voted.",
-    )
+    retract = request.POST.get("action") == "retract"
+    try:
+        if retract:
+            changed = services.vote_retract(concern=concern, voter=request.user)
+            messages.success(
+                request, "Your vote was withdrawn." if changed else "You had not voted on this."
+            )
+        else:
+            changed = services.vote_cast(concern=concern, voter=request.user)
+            messages.success(
+                request,
+                "Your vote was counted. Nobody can see who voted."
+                if changed
+                else "You already support this concern; your vote counts once.",
+            )
+    except ConcernError as error:
+        messages.error(request, str(error))
+    return redirect("concerns:detail", concern_id=concern.pk)
 
 
 @login_required

@@ -94,6 +94,7 @@ INSTALLED_APPS = [
     "meetings",
     "ledger",
     "responses",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -228,6 +229,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "responses.tasks.mark_missed_commitments",
         "schedule": crontab(minute=10),
     },
+    "daily-digests": {
+        "task": "notifications.tasks.schedule_digests",
+        "schedule": crontab(hour=7, minute=0),
+        "args": ["daily"],
+    },
+    "weekly-digests": {
+        "task": "notifications.tasks.schedule_digests",
+        "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
+        "args": ["weekly"],
+    },
+    "reminders": {
+        "task": "notifications.tasks.schedule_reminders",
+        "schedule": crontab(minute=15),
+    },
     # Once a day, so entries about anonymous submitters' own actions are appended
     # in one shuffled batch and the ledger's order cannot date them.
     "flush-deferred-ledger-entries": {
@@ -256,6 +271,9 @@ if _email_host:
     }
 else:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+# Links in mail point here; no request is at hand when a worker builds a digest.
+SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000")
+MAIL_DOMAIN = os.environ.get("MAIL_DOMAIN", "answerable.localhost")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Answerable <answerable@localhost>")
 
 LANGUAGE_CODE = "en-gb"

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("concerns.urls")),
     path("", include("responses.urls")),
     path("ledger/", include("ledger.urls")),
+    path("", include("notifications.urls")),
     path("accounts/", include("accounts.urls")),
     path("meetings/", include("meetings.urls")),
     path("admin/", admin.site.urls),

@@ -43,8 +43,17 @@ def ledger_head() -> LedgerHead:
     return LedgerHead.objects.filter(pk=1).first() or LedgerHead(pk=1)
 
 
+ENTRIES_PER_PAGE = 50
+
+
 def ledger_page(*, page: int) -> Page:
-    return Paginator(LedgerEntry.objects.order_by("-sequence"), 50).get_page(page)
+    return Paginator(LedgerEntry.objects.order_by("-sequence"), ENTRIES_PER_PAGE).get_page(page)
+
+
+def ledger_page_of(*, sequence: int) -> int:
+    """The page (newest first) that shows the entry with this sequence number."""
+    newer = LedgerEntry.objects.filter(sequence__gt=sequence).count()
+    return newer // ENTRIES_PER_PAGE + 1
 
 
 def _broken(checked: int, sequence: int, problem: str, last: tuple[int, str]) -> Verification:
@@ -53,6 +62,11 @@ def _broken(checked: int, sequence: int, problem: str, last: tuple[int, str]) ->
 
 def ledger_verify(*, anchor: Anchor | None = None) -> Verification:
     """Walks the whole chain once and names the first entry that breaks it."""
+    if anchor is not None and anchor.sequence == 0:
+        # A head noted from the empty ledger: every intact ledger extends it.
+        if anchor.entry_hash != GENESIS_HASH:
+            return _broken(0, 0, "Head #0 can only be the empty ledger's hash, 000…0.", (0, ""))
+        anchor = None
     expected_sequence, previous = 1, GENESIS_HASH
     anchor_seen = anchor is None
     rows = LedgerEntry.objects.order_by("sequence").values_list(
@@ -108,6 +122,21 @@ def ledger_verify(*, anchor: Anchor | None = None) -> Verification:
             last,
         )
     head = LedgerHead.objects.filter(pk=1).first()
+    if head is not None and head.sequence < last[0]:
+        return _broken(
+            checked,
+            head.sequence + 1,
+            f"Entry #{head.sequence + 1} comes after the recorded head, entry "
+            f"#{head.sequence}: it was not appended through the ledger.",
+            last,
+        )
+    if head is not None and head.sequence == last[0] and head.entry_hash != last[1]:
+        return _broken(
+            checked,
+            last[0],
+            f"Entry #{last[0]} differs from the recorded head: it was rewritten.",
+            last,
+        )
     if head is not None and (head.sequence, head.entry_hash) != last:
         return _broken(
             checked,

@@ -23,7 +23,10 @@ def ledger(request: HttpRequest) -> HttpResponse:
         if not anchor_error:
             verification = selectors.ledger_verify(anchor=anchor)
     try:
-        page_number = int(request.GET.get("page", 1))
+        if request.GET.get("entry"):
+            page_number = selectors.ledger_page_of(sequence=int(request.GET["entry"]))
+        else:
+            page_number = int(request.GET.get("page", 1))
     except ValueError:
         page_number = 1
     return render(

@@ -39,6 +39,10 @@ class Response(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     first_published_at = models.DateTimeField(null=True, blank=True)
+    # The duty the first version answered, kept because an escalation later sets a
+    # new deadline on the concern and must not rewrite how late the first answer was.
+    first_due_since = models.DateField(null=True, blank=True)
+    first_due_on = models.DateField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Response to {self.concern}"

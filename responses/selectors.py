@@ -186,26 +186,32 @@ def accountability_dashboard() -> Dashboard:
         "response_due_on",
         "deadline_missed_on",
         "response__first_published_at",
+        "response__first_due_since",
+        "response__first_due_on",
     )
     days_to_respond: dict[int, list[int]] = defaultdict(list)
-    for leader_id, status, due_since, due_on, missed_on, first_published in duties:
+    for row in duties:
+        leader_id, status, due_since, due_on, missed_on = row[:5]
+        first_published, first_due_since, first_due_on = row[5:]
         figure = figures.get(leader_id)
         if figure is None:
             continue
         figure.assigned += 1
-        if due_since:
-            _month(months, due_since).became_due += 1
+        # The first answer is judged against the duty it answered, not a later one.
+        answered_duty_since = first_due_since if first_published else due_since
+        if answered_duty_since or due_since:
+            _month(months, answered_duty_since or due_since).became_due += 1
         if missed_on:
             _month(months, missed_on).deadlines_missed += 1
         if first_published is not None:
             published_on = timezone.localdate(first_published)
             figure.answered += 1
             _month(months, published_on).answered += 1
-            if due_on is None or published_on <= due_on:
+            if first_due_on is None or published_on <= first_due_on:
                 figure.answered_on_time += 1
-            if due_since:
-                days_to_respond[leader_id].append(max(0, (published_on - due_since).days))
-        elif status == Status.RESPONSE_DUE and due_on and due_on < today:
+            if first_due_since:
+                days_to_respond[leader_id].append(max(0, (published_on - first_due_since).days))
+        if status == Status.RESPONSE_DUE and due_on and due_on < today:
             figure.overdue_now += 1
     for leader_id, days in days_to_respond.items():
         figures[leader_id].median_days_to_respond = statistics.median(days)

@@ -155,7 +155,9 @@ def response_publish(*, concern: Concern, leader: User, change_reason: str = "")
     )
     if response.first_published_at is None:
         response.first_published_at = now
-        response.save(update_fields=["first_published_at"])
+        response.first_due_since = concern.response_due_since
+        response.first_due_on = concern.response_due_on
+        response.save(update_fields=["first_published_at", "first_due_since", "first_due_on"])
     concern_services.concern_mark_answered(concern_id=concern.pk, leader=leader)
     return version
 

@@ -39,6 +39,9 @@ from concerns.anonymity import (
 from concerns.errors import ReceiptNotFound
 from concerns.models import Concern, LeaderRoute, Status, Tag
 from ledger.services import ledger_flush_deferred
+from meetings import selectors as meeting_selectors
+from meetings import services as meeting_services
+from meetings.models import AgendaItem, LiveQuestion, Meeting, MeetingStatus
 from responses import services as response_services
 from responses.models import Commitment, CommitmentStatus, Position, RatingValue
 
@@ -1019,6 +1022,88 @@ RESPONSES = {
     ),
 }
 
+# The all-hands meetings. Their titles name the month they fall in, counted from today.
+PAST_MEETING = 21  # days ago
+UPCOMING_MEETING = 10  # days from today
+MEETING_TIME = time(16)
+# Votes a concern needs to be proposed for an all-hands agenda: about two in five of
+# the demo's people, where the default (25) would be half the company.
+AGENDA_VOTE_THRESHOLD = 20
+
+
+@dataclass(frozen=True)
+class DemoQuestion:
+    """A question asked live at the past meeting."""
+
+    key: str
+    text: str
+    # Who typed it; for an anonymous question the service keeps no link to them.
+    asker: str
+    anonymous: bool = False
+    approved: bool = True  # approved ones become open concerns; the others are set aside
+    highlighted: bool = False
+    live_votes: int = 0  # votes on the question during the meeting
+    later_votes: int = 0  # votes on the concern it became, in the weeks after
+
+
+QUESTIONS = (
+    DemoQuestion(
+        key="question-ethics-board",
+        text="Will the ethics review board include anyone from outside the company, or "
+        "only the people who sign the contracts?",
+        asker="liam.oconnor",
+        highlighted=True,
+        live_votes=14,
+        later_votes=6,
+    ),
+    DemoQuestion(
+        key="question-training-budget",
+        text="Is the training budget frozen along with hiring? Nobody in my team has had "
+        "a course approved since March.",
+        asker="grace.kim",
+        anonymous=True,
+        live_votes=9,
+        later_votes=4,
+    ),
+    DemoQuestion(
+        key="question-oat-milk",
+        text="Can the Leeds kitchen stock oat milk again?",
+        asker="oliver.brown",
+        approved=False,  # set aside: a facilities request, not a question for the room
+    ),
+)
+
+# Notes taken on each item of the past meeting, by the key of its concern or its topic.
+RESULTS_TOPIC = "Third-quarter results and the plan for next year"
+PAST_MEETING_NOTES = {
+    RESULTS_TOPIC: (
+        "Victor Ng presented the quarter: revenue **up 14%**, costs flat, and the "
+        "hiring freeze stays until the first quarter of next year.\n\n"
+        "- Slides are on the intranet under *Finance / Results*.\n"
+        "- Questions about the bonus pool go through Answerable, not the chat."
+    ),
+    "facial-recognition": (
+        "Dana Cole said no new immigration contracts are being signed while the ethics "
+        "review board is set up, and promised a written answer **this week**.\n\n"
+        "- The Vision team will present at the board's first meeting.\n"
+        "- Not decided: whether customer names can be published."
+    ),
+    "return-to-office": (
+        "Kemi Adeyemi said the decision followed the leadership offsite and that a "
+        "written exceptions policy is being drafted.\n\n"
+        "Asked for the evidence behind the mandate, she said it would be shared "
+        "*in writing*. The room asked for a date; none was given."
+    ),
+    "pages-per-week": (
+        "Marcus Webb agreed the overnight load is too high and said a limit is "
+        "*under discussion* with the service owners.\n\n"
+        "- No limit and no date were committed to in the room."
+    ),
+}
+
+# What a moderator adds to the upcoming meeting's proposed agenda.
+UPCOMING_TOPIC = "Next year's budget and the hiring plan"
+
 
 def demo_receipt(n: int) -> str:
     """The receipt of the n-th anonymous demo concern: a keyed hash, so anyone holding
@@ -1030,6 +1115,13 @@ def demo_receipt(n: int) -> str:
 
 def demo_receipts() -> list[tuple[DemoConcern, str]]:
     return [(spec, demo_receipt(n)) for n, spec in enumerate(ANONYMOUS_CONCERNS, start=1)]
+
+
+def demo_question_receipts() -> list[tuple[DemoQuestion, str]]:
+    """The receipts of the anonymous live questions, numbered after the concerns'."""
+    anonymous = [q for q in QUESTIONS if q.anonymous]
+    first = len(ANONYMOUS_CONCERNS) + 1
+    return [(q, demo_receipt(n)) for n, q in enumerate(anonymous, start=first)]
 
 
 def _spread(n: int, first: int, last: int) -> list[int]:
@@ -1051,6 +1143,13 @@ def _clock(days_ago: int, minute: int):
         yield
 
 
+@contextmanager
+def _clock_at(moment: datetime):
+    """Runs the services at an exact moment, within a day's `_clock`."""
+    with mock.patch("django.utils.timezone.now", return_value=moment):
+        yield
+
+
 @dataclass(order=True)
 class _Step:
     days_ago_negated: int
@@ -1060,13 +1159,14 @@ class _Step:
 
 
 # Within one day: submissions, reviews, decisions, the conversation, votes, responses,
-# ratings, merges and withdrawals, and last what the scheduled tasks do every day.
-SUBMIT, REVIEW, DECIDE, TALK, VOTE, RESPOND, RATE, CLOSE, SCHEDULED = range(9)
+# ratings, merges and withdrawals, meetings, and last what the scheduled tasks do
+# every day.
+SUBMIT, REVIEW, DECIDE, TALK, VOTE, RESPOND, RATE, CLOSE, MEET, SCHEDULED = range(10)
 
 
 class DemoOrganisation:
-    """Builds the organisation, then plays every concern's story through the services
-    in date order."""
+    """Builds the organisation, then plays every concern's and every meeting's story
+    through the services in date order."""
 
     def __init__(self) -> None:
         self.people: dict[str, User] = {}
@@ -1075,13 +1175,19 @@ class DemoOrganisation:
         self.concerns: dict[str, Concern] = {}
         self.receipts = {spec.key: receipt for spec, receipt in demo_receipts()}
         self.commitments: dict[tuple[str, int], Commitment] = {}
+        self.meetings: dict[str, Meeting] = {}
+        self.agenda: dict[str, AgendaItem] = {}  # the past meeting's, by concern or topic
+        self.questions: dict[str, LiveQuestion] = {}
+        self.question_receipts = {q.key: receipt for q, receipt in demo_question_receipts()}
         self.steps: list[_Step] = []
+        self.today = timezone.localdate()
 
     def build(self) -> None:
         organisation = Organisation.current()
         organisation.name = ORGANISATION_NAME
         organisation.public_form_enabled = True
         organisation.set_access_phrase(ACCESS_PHRASE)
+        organisation.agenda_vote_threshold = AGENDA_VOTE_THRESHOLD
         organisation.save()
         self.departments = {n: Department.objects.create(name=n) for n in DEPARTMENTS}
         self.tags = {
@@ -1094,6 +1200,8 @@ class DemoOrganisation:
             self._story(spec)
         for key, response in RESPONSES.items():
             self._response_story(key, response)
+        self._past_meeting_story()
+        self._upcoming_meeting_story()
         for days_ago in range(max(c.submitted for c in CONCERNS) + 1):
             self._at(days_ago, SCHEDULED, _scheduled_tasks)
         for days_ago, steps in groupby(sorted(self.steps), key=lambda s: -s.days_ago_negated):
@@ -1261,6 +1369,152 @@ class DemoOrganisation:
             due_on=timezone.localdate() + timedelta(days=commitment.due_in),
         )
 
+    # Meetings ----------------------------------------------------------------------
+
+    def _past_meeting_story(self) -> None:
+        """Last month's all-hands: planned a week ahead, its proposed agenda adjusted by
+        a moderator, run live with questions from the floor, and ended, which left the
+        discussed concerns owing a written response. The chief executive answered one
+        in writing the day after (see RESPONSES); the others are still owed."""
+        organiser = self.people["moderator"]
+        self._at(
+            PAST_MEETING + 7,
+            MEET,
+            lambda: self._meeting_create(
+                "past", PAST_MEETING, organiser, hosts=("leader", "ines.duarte")
+            ),
+        )
+        self._at(PAST_MEETING + 3, MEET, partial(self._past_agenda_propose, organiser))
+        self._at(PAST_MEETING + 2, MEET, partial(self._past_agenda_complete, organiser))
+        self._at(PAST_MEETING, MEET, self._past_meeting_run)
+        for spec in QUESTIONS:
+            days = _spread(spec.later_votes, PAST_MEETING - 1, 1)
+            voters = random.Random(spec.key).sample(sorted(self.people), len(days))
+            for days_ago, username in zip(days, voters, strict=True):
+                self._at(
+                    days_ago,
+                    VOTE,
+                    lambda spec=spec, voter=self.people[username]: services.vote_cast(
+                        concern=self.concerns[spec.key], voter=voter
+                    ),
+                )
+
+    def _upcoming_meeting_story(self) -> None:
+        """Next month's all-hands, planned, with the agenda proposed today from the
+        most-supported, overdue and escalated concerns, and one topic added."""
+        organiser = self.people["theo.grant"]
+        self._at(
+            3,
+            MEET,
+            lambda: self._meeting_create(
+                "upcoming", -UPCOMING_MEETING, organiser, hosts=("leader", "moderator")
+            ),
+        )
+        self._at(0, MEET, partial(self._upcoming_agenda, organiser))
+
+    def _meeting_create(
+        self, key: str, days_ago: int, organiser: User, hosts: tuple[str, ...]
+    ) -> None:
+        start = self._meeting_start(days_ago)
+        self.meetings[key] = meeting_services.meeting_create(
+            organiser=organiser,
+            title=f"{start:%B} all-hands",
+            scheduled_start=start,
+            hosts=[self.people[h] for h in hosts],
+        )
+
+    def _meeting_start(self, days_ago: int) -> datetime:
+        """MEETING_TIME `days_ago` days before the real today (negative: after it),
+        whatever the clock says while a step runs."""
+        day = self.today - timedelta(days=days_ago)
+        return timezone.make_aware(datetime.combine(day, MEETING_TIME))
+
+    def _past_agenda_propose(self, moderator: User) -> None:
+        meeting = self.meetings["past"]
+        meeting_services.agenda_propose(meeting=meeting, moderator=moderator)
+        # The results open the meeting: added with a time box, then moved to the top.
+        topic = meeting_services.agenda_item_add(
+            meeting=meeting, moderator=moderator, topic=RESULTS_TOPIC, time_box_minutes=15
+        )
+        meeting_services.agenda_item_move(item=topic, moderator=moderator, direction="up")
+
+    def _past_agenda_complete(self, moderator: User) -> None:
+        """The moderator adds two concerns the room will ask about anyway."""
+        meeting = self.meetings["past"]
+        for key in ("return-to-office", "pages-per-week"):
+            # Fresh from the database: agenda_item_add checks the status it is given.
+            concern = Concern.objects.get(pk=self.concerns[key].pk)
+            meeting_services.agenda_item_add(meeting=meeting, moderator=moderator, concern=concern)
+        keys = {c.pk: k for k, c in self.concerns.items()}
+        for item in meeting.items.all():
+            self.agenda[keys[item.concern_id] if item.concern_id else item.topic] = item
+
+    def _past_meeting_run(self) -> None:
+        """The meeting itself, minute by minute from its start: questions come in and
+        are decided while the first item is up; every item gets notes and is marked
+        discussed before the moderator moves on."""
+        meeting = self.meetings["past"]
+        host, moderator = self.people["leader"], self.people["ines.duarte"]
+        start = self._meeting_start(PAST_MEETING)
+
+        def minute(n: int):
+            return _clock_at(start + timedelta(minutes=n))
+
+        with minute(0):
+            meeting_services.meeting_start(meeting=meeting, actor=host)
+        for n, spec in enumerate(QUESTIONS, start=1):
+            with minute(n):
+                self._question_ask(spec)
+            with minute(n + 4):
+                self._question_decide(spec, moderator)
+        for n, item in enumerate(meeting.items.order_by("position")):
+            if n:
+                with minute(12 * n):
+                    meeting_services.meeting_advance(meeting=meeting, actor=moderator)
+            with minute(12 * n + 10):
+                meeting_services.agenda_item_notes(
+                    item=item, author=moderator, notes=PAST_MEETING_NOTES[self._item_key(item)]
+                )
+                meeting_services.agenda_item_mark_discussed(item=item, actor=host)
+        with minute(12 * meeting.items.count() + 5):
+            meeting_services.meeting_end(meeting=meeting, actor=moderator)
+
+    def _item_key(self, item: AgendaItem) -> str:
+        return next(k for k, it in self.agenda.items() if it.pk == item.pk)
+
+    def _question_ask(self, spec: DemoQuestion) -> None:
+        # The service draws a random receipt; the demo's is derived, to print again.
+        receipt = self.question_receipts.get(spec.key)
+        with mock.patch("meetings.services.receipt_new", return_value=receipt):
+            question, _ = meeting_services.question_ask(
+                meeting=self.meetings["past"],
+                asker=self.people[spec.asker],
+                text=spec.text,
+                anonymous=spec.anonymous,
+            )
+        self.questions[spec.key] = question
+
+    def _question_decide(self, spec: DemoQuestion, moderator: User) -> None:
+        question = self.questions[spec.key]
+        if not spec.approved:
+            meeting_services.question_reject(question=question, actor=moderator)
+            return
+        self.concerns[spec.key] = meeting_services.question_approve(
+            question=question, actor=moderator
+        )
+        voters = random.Random(f"{spec.key}:live").sample(sorted(self.people), spec.live_votes)
+        for username in voters:
+            meeting_services.question_vote(question=question, voter=self.people[username])
+        if spec.highlighted:
+            meeting_services.question_highlight(question=question, actor=moderator)
+
+    def _upcoming_agenda(self, moderator: User) -> None:
+        meeting = self.meetings["upcoming"]
+        meeting_services.agenda_propose(meeting=meeting, moderator=moderator)
+        meeting_services.agenda_item_add(
+            meeting=meeting, moderator=moderator, topic=UPCOMING_TOPIC, time_box_minutes=20
+        )
+
     def _withdraw(self, spec: DemoConcern) -> None:
         if spec.anonymous:
             services.concern_withdraw_by_receipt(receipt=self.receipts[spec.key])
@@ -1310,7 +1564,7 @@ class Command(BaseCommand):
                 f"account would have the public password '{DEMO_PASSWORD}'. "
                 "Use --force if you mean it."
             )
-        for model in (User, Concern, Department, Tag):
+        for model in (User, Concern, Department, Tag, Meeting):
             if model.objects.exists():
                 raise CommandError(
                     f"This database already holds {model._meta.verbose_name_plural} that are "
@@ -1330,14 +1584,36 @@ class Command(BaseCommand):
         write(f"\nAccess phrase for the anonymous form at /concerns/anonymous/: {ACCESS_PHRASE}")
         write("\nReceipts of the anonymous demo concerns (look them up at /receipt/):")
         write(f"  {'RECEIPT':<34}  {'STATUS':<12}  TITLE")
-        for spec, receipt in demo_receipts():
+        receipts = [(spec.title, receipt) for spec, receipt in demo_receipts()]
+        receipts += [(spec.text, receipt) for spec, receipt in demo_question_receipts()]
+        for title, receipt in receipts:
             try:
                 concern = services.receipt_concern(receipt=receipt)
             except ReceiptNotFound:
                 write(
-                    f"  {receipt:<34}  {'-':<12}  {spec.title} (opens nothing: ANONYMITY_KEY "
+                    f"  {receipt:<34}  {'-':<12}  {title} (opens nothing: ANONYMITY_KEY "
                     "differs from the one used to seed)"
                 )
             else:
                 status = Status(concern.status).label
                 write(f"  {receipt:<34}  {status:<12}  {concern.title}")
+        write("  (the last one was asked anonymously at an all-hands, as a live question)")
+        self._meetings_summary()
+
+    def _meetings_summary(self) -> None:
+        write = self.stdout.write
+        write("\nAll-hands meetings (moderators and hosts also get a console):")
+        for meeting in Meeting.objects.order_by("scheduled_start"):
+            page = meeting_selectors.meeting_page(meeting_id=meeting.pk, for_drivers=True)
+            if meeting.status == MeetingStatus.ENDED:
+                state = (
+                    f"{page.discussed_answered} of {page.discussed_total} discussed items "
+                    "answered in writing"
+                )
+            else:
+                state = f"{len(page.items)} items on the agenda"
+            when = timezone.localtime(meeting.scheduled_start)
+            write(
+                f"  {meeting.get_absolute_url():<14}  {meeting.get_status_display():<8}  "
+                f"{when:%-d %b %Y %H:%M}  {meeting.title}: {state}"
+            )
