@@ -70,6 +70,7 @@ class ConcernDetail:
     has_voted: bool
     can_vote: bool
     can_see_conversation: bool
+    is_following: bool
     messages: list[Message] = field(default_factory=list)
 
 
@@ -219,6 +220,7 @@ def _detail_for(concern: Concern, *, viewer: User | None) -> ConcernDetail:
         else []
     )
     has_voted = viewer is not None and concern.pk in _voted_ids(viewer, [concern.pk])
+    is_following = viewer is not None and concern.follows.filter(person=viewer).exists()
     return ConcernDetail(
         concern=concern,
         events=events,
@@ -226,6 +228,7 @@ def _detail_for(concern: Concern, *, viewer: User | None) -> ConcernDetail:
         has_voted=has_voted,
         can_vote=viewer is not None and concern.status in VOTABLE_STATUSES,
         can_see_conversation=can_see_conversation,
+        is_following=is_following,
         messages=messages,
     )
 

@@ -31,6 +31,7 @@ from concerns.errors import (
 from concerns.models import Concern, ConcernEvent, LeaderRoute, Message, Status, Tag, Vote
 from concerns.rendering import render_markdown
 from ledger.services import ledger_append, ledger_defer
+from notifications.services import followers_notify
 
 TITLE_MAX = 140
 BODY_MAX = 20_000
@@ -129,9 +130,15 @@ def _event_record(
             "by": None if concern.is_anonymous or actor is None else actor.display_name,
         }
         if by_anonymous_submitter:
+            # Followers hear of it in their next digest, not at the moment it happened.
             ledger_defer(kind="concern.status", payload=payload)
         else:
             ledger_append(kind="concern.status", payload=payload)
+            followers_notify(
+                concern=concern,
+                event_key=f"concern-event:{event.pk}",
+                headline=f"This concern is now {_label(to_status)}." + (f" {note}" if note else ""),
+            )
     return event
 
 

@@ -17,6 +17,7 @@ from concerns.errors import IllegalTransition, InvalidInput, NotAllowed
 from concerns.models import Concern, Status
 from concerns.rendering import render_markdown
 from ledger.services import ledger_append
+from notifications.services import followers_notify
 from responses.models import (
     OPEN_COMMITMENT_STATUSES,
     SUMMARY_MAX,
@@ -159,6 +160,12 @@ def response_publish(*, concern: Concern, leader: User, change_reason: str = "")
         response.first_due_on = concern.response_due_on
         response.save(update_fields=["first_published_at", "first_due_since", "first_due_on"])
     concern_services.concern_mark_answered(concern_id=concern.pk, leader=leader)
+    followers_notify(
+        concern=concern,
+        event_key=f"response-version:{version.pk}",
+        headline=f"{leader.display_name} published version {number} of the written response: "
+        f"{version.get_position_display()}. “{summary}”",
+    )
     return version
 
 
@@ -198,6 +205,12 @@ def _record_update(
     )
     update.ledger_sequence = _commitment_ledger(commitment, update)
     update.save()
+    followers_notify(
+        concern=commitment.response.concern,
+        event_key=f"commitment-update:{update.pk}",
+        headline=f"Commitment “{commitment.description}” is now "
+        f"{CommitmentStatus(to_status).label.lower()}." + (f" {note}" if note else ""),
+    )
     return update
 
 

@@ -60,10 +60,10 @@ SIZES = pytest.mark.parametrize("n", [3, 60], ids=["3-concerns", "60-concerns"])
 # Session, user, count, page of concerns, their tags, the viewer's votes, all tags.
 LIST_QUERIES = 7
 # Session, user, the concern, its tags, history, merged duplicates, the viewer's vote,
-# the written response.
-DETAIL_QUERIES = 8
+# whether the viewer follows it, the written response.
+DETAIL_QUERIES = 9
 # The same, plus the conversation moderators can read and the leaders they can assign.
-DETAIL_FOR_MODERATOR_QUERIES = 10
+DETAIL_FOR_MODERATOR_QUERIES = 11
 # Session, user, the waiting concerns, their tags.
 QUEUE_QUERIES = 4
 
@@ -175,7 +175,7 @@ def test_the_moderation_queue_runs_a_fixed_number_of_queries(client, django_asse
 # Session, user, the concern, its tags, history, merged duplicates, the conversation,
 # the viewer's vote, the written response, and the open concerns it could be merged
 # into (one query, however many of them match its title).
-REVIEW_QUERIES = 10
+REVIEW_QUERIES = 11
 
 
 @SIZES

@@ -1,4 +1,5 @@
 import re
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -7,10 +8,21 @@ from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import override_settings
+from django.utils import timezone
 
 from accounts.models import Department, Organisation, Role, User
 from concerns import selectors, services
 from concerns.models import Concern, Message, Status
+from meetings.models import (
+    AgendaItem,
+    ItemSource,
+    LiveQuestion,
+    LiveQuestionVote,
+    Meeting,
+    MeetingStatus,
+    QuestionStatus,
+)
+from meetings.selectors import meeting_page
 from responses.models import Commitment, CommitmentStatus, ResponseVersion
 from tests import factories
 
@@ -18,6 +30,8 @@ pytestmark = pytest.mark.django_db
 
 # "  <receipt, 34 characters>  <status, padded to 12>  <title>"
 RECEIPT_ROW = re.compile(r"^  ([0-9A-Z]{4}(?:-[0-9A-Z]{4}){6})  (.{12})  (.+)$")
+# "  /meetings/<id>/  <status>  <scheduled start>  <title>: <state>"
+MEETING_ROW = re.compile(r"^  (/meetings/\d+/)\s+(\w+)\s+.+?  (.+ all-hands): (.+)$")
 
 
 def _seed() -> str:
@@ -31,8 +45,17 @@ def _receipt_rows(output: str) -> list[tuple[str, str]]:
     return [(row[1], row[3]) for row in rows if row]
 
 
+def _meeting_rows(output: str) -> list[tuple[str, str, str, str]]:
+    rows = [MEETING_ROW.match(line) for line in output.splitlines()]
+    return [row.groups() for row in rows if row]
+
+
 def _counts() -> dict[str, int]:
     return {model._meta.label: model.objects.count() for model in apps.get_models()}
+
+
+def _ended_meeting() -> Meeting:
+    return Meeting.objects.get(status=MeetingStatus.ENDED)
 
 
 @pytest.fixture(scope="class")
@@ -133,11 +156,15 @@ class TestTheSeededDemo:
 
     def test_seeding_it_again_changes_nothing(self, seeded):
         before = _counts()
+        for model in (Meeting, AgendaItem, LiveQuestion, LiveQuestionVote):
+            assert before[model._meta.label], model
         statuses = dict(Concern.objects.values_list("pk", "status"))
+        meetings = list(Meeting.objects.values_list("pk", "status", "sequence"))
         output = _seed()
         assert "already seeded" in output
         assert _counts() == before
         assert dict(Concern.objects.values_list("pk", "status")) == statuses
+        assert list(Meeting.objects.values_list("pk", "status", "sequence")) == meetings
 
     def test_its_printed_receipts_open_their_concerns(self, seeded):
         rows = _receipt_rows(seeded)
@@ -147,6 +174,84 @@ class TestTheSeededDemo:
 
     def test_its_receipts_are_printed_again_on_every_run(self, seeded):
         assert _receipt_rows(_seed()) == _receipt_rows(seeded)
+
+    def test_it_has_a_past_meeting_with_notes_and_its_written_answer_debt(self, seeded):
+        meeting = _ended_meeting()
+        assert meeting.scheduled_start < timezone.now() - timedelta(days=14)
+        assert {Role.LEADER, Role.MODERATOR} <= {h.role for h in meeting.hosts.all()}
+        items = list(meeting.items.order_by("position"))
+        assert {ItemSource.SUPPORT, ItemSource.MODERATOR} <= {it.source for it in items}
+        assert any(not it.concern_id and it.time_box_minutes for it in items)
+        discussed = [it for it in items if it.discussed_at]
+        assert discussed
+        for item in discussed:
+            assert meeting.started_at <= item.discussed_at <= meeting.ended_at
+            assert item.notes and "<p>" in item.notes_html, item  # Markdown, rendered
+        assert any("<li>" in item.notes_html for item in discussed)
+        page = meeting_page(meeting_id=meeting.pk, for_drivers=False)
+        assert 1 <= page.discussed_answered < page.discussed_total
+        for item in discussed:
+            if not item.concern_id:
+                continue
+            concern = item.concern
+            assert concern.published_at < meeting.started_at
+            if ResponseVersion.objects.filter(response__concern=concern).exists():
+                assert concern.status == Status.ANSWERED
+            else:
+                # The written-answer debt: still owed, and by now overdue.
+                assert concern.status == Status.RESPONSE_DUE
+                assert concern.response_due_since <= meeting.ended_at.date()
+                assert concern.deadline_missed_on is not None
+
+    def test_its_past_meeting_took_questions_from_the_floor(self, seeded):
+        questions = LiveQuestion.objects.filter(meeting=_ended_meeting())
+        assert questions.filter(is_anonymous=False, author__isnull=False).exists()
+        assert questions.filter(is_anonymous=True).exists()
+        assert questions.filter(status=QuestionStatus.REJECTED, concern=None).exists()
+        assert questions.filter(status=QuestionStatus.APPROVED, highlighted=True).count() == 1
+        assert not questions.filter(status=QuestionStatus.PENDING).exists()
+        for question in questions.filter(status=QuestionStatus.APPROVED):
+            assert question.vote_count == question.votes.count() > 0
+
+    def test_approved_live_questions_became_open_concerns(self, seeded):
+        approved = LiveQuestion.objects.filter(status=QuestionStatus.APPROVED)
+        assert approved.count() >= 2
+        for question in approved.select_related("concern"):
+            concern = question.concern
+            assert concern.status == Status.OPEN
+            assert concern.title == question.text
+            assert concern.is_anonymous == question.is_anonymous
+            assert concern.author_id == question.author_id
+            assert question.receipt_hash is None  # it follows the concern now
+        anonymous = approved.get(is_anonymous=True).concern
+        assert anonymous.author is None
+        receipts = [r for r, title in _receipt_rows(seeded) if title == anonymous.title]
+        assert len(receipts) == 1
+        assert services.receipt_concern(receipt=receipts[0]) == anonymous
+
+    def test_it_has_an_upcoming_planned_meeting_with_a_proposed_agenda(self, seeded):
+        meeting = Meeting.objects.get(status=MeetingStatus.PLANNED)
+        assert meeting.scheduled_start > timezone.now()
+        assert meeting.hosts.exists()
+        sources = list(meeting.items.order_by("position").values_list("source", flat=True))
+        proposed = [s for s in sources if s != ItemSource.MODERATOR]
+        assert len(proposed) >= 3
+        assert sources[: len(proposed)] == proposed  # the proposal first, then additions
+        assert sources.count(ItemSource.MODERATOR) == 1
+        threshold = Organisation.current().agenda_vote_threshold
+        for item in meeting.items.filter(source=ItemSource.SUPPORT):
+            assert item.concern.vote_count >= threshold
+            assert item.concern.status in (Status.OPEN, Status.RESPONSE_DUE)
+        assert not meeting.items.filter(discussed_at__isnull=False).exists()
+
+    def test_its_summary_lists_the_meetings_with_their_pages(self, seeded):
+        rows = _meeting_rows(seeded)
+        assert {url for url, *_ in rows} == {m.get_absolute_url() for m in Meeting.objects.all()}
+        page = meeting_page(meeting_id=_ended_meeting().pk, for_drivers=False)
+        assert any(
+            f"{page.discussed_answered} of {page.discussed_total}" in state for *_, state in rows
+        )
+        assert _meeting_rows(_seed()) == rows
 
 
 def test_seeding_refuses_a_database_that_already_has_people(settings):

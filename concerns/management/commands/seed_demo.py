@@ -1,15 +1,18 @@
 """Seeds the demo organisation, Northwind Technologies, with people in every role,
-concerns in every state the services can reach, and leaders' written responses with
-their versions, commitments and ratings.
+concerns in every state the services can reach, leaders' written responses with
+their versions, commitments and ratings, and two all-hands meetings: one that ended
+three weeks ago and left its written-answer debt, and one planned ten days ahead.
 
-Every concern, vote, message, response and rating is made by the services, the way
-people make them, so the demo never shows a state the product cannot reach. The services read the
-time from `django.utils.timezone.now()`; the seed runs each step with that clock set
-back to the step's day, which gives the demo weeks of history (so "Trending this
-week" differs from "Most supported") without writing a date into any row itself.
+Every concern, vote, message, response, rating, agenda and live question is made by
+the services, the way people make them, so the demo never shows a state the product
+cannot reach. The services read the time from `django.utils.timezone.now()`; the
+seed runs each step with that clock set back to the step's day, which gives the demo
+weeks of history (so "Trending this week" differs from "Most supported") without
+writing a date into any row itself.
 
-Receipts of anonymous demo concerns are derived from ANONYMITY_KEY, so they can be
-printed again on every run although only their hashes are stored.
+Receipts of anonymous demo concerns and live questions are derived from
+ANONYMITY_KEY, so they can be printed again on every run although only their hashes
+are stored.
 """
 
 import random
@@ -1372,8 +1375,8 @@ class DemoOrganisation:
     # Meetings ----------------------------------------------------------------------
 
     def _past_meeting_story(self) -> None:
-        """Last month's all-hands: planned a week ahead, its proposed agenda adjusted by
-        a moderator, run live with questions from the floor, and ended, which left the
+        """The all-hands three weeks ago: planned a week ahead, its proposed agenda
+        adjusted by a moderator, run live with questions from the floor, and ended, which left the
         discussed concerns owing a written response. The chief executive answered one
         in writing the day after (see RESPONSES); the others are still owed."""
         organiser = self.people["moderator"]
@@ -1465,7 +1468,8 @@ class DemoOrganisation:
         for n, spec in enumerate(QUESTIONS, start=1):
             with minute(n):
                 self._question_ask(spec)
-            with minute(n + 4):
+        for n, spec in enumerate(QUESTIONS, start=len(QUESTIONS) + 1):
+            with minute(n):
                 self._question_decide(spec, moderator)
         for n, item in enumerate(meeting.items.order_by("position")):
             if n:
@@ -1536,7 +1540,8 @@ def is_seeded() -> bool:
 class Command(BaseCommand):
     help = (
         f"Creates the demo organisation {ORGANISATION_NAME}: people in every role, all "
-        f"sharing the password '{DEMO_PASSWORD}', and concerns in every state. Only fills "
+        f"sharing the password '{DEMO_PASSWORD}', concerns in every state and all-hands "
+        "meetings. Only fills "
         "an empty database; run again, it changes nothing and prints the receipts."
     )
 
