@@ -100,3 +100,26 @@ class Organisation(models.Model):
     @property
     def min_group_size(self) -> int:
         return settings.ANONYMITY_MIN_GROUP_SIZE
+
+
+class ApiToken(models.Model):
+    """A personal API token: shown once, stored only as a SHA-256 hash (it has 256
+    bits of entropy, so the hash cannot be reversed), revocable."""
+
+    person = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=12, help_text="The first characters, to recognise it.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_on = models.DateField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

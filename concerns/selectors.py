@@ -143,7 +143,17 @@ def _search(queryset: QuerySet, text: str, *, any_word: bool = False) -> QuerySe
     return queryset.filter(matches).annotate(rank=Value(0.0, output_field=FloatField()))
 
 
-def concern_list(*, viewer: User, filters: ConcernFilters) -> Page:
+SORT_ORDERING = {
+    "top": ("-vote_count", "-published_at", "pk"),
+    "new": ("-published_at", "pk"),
+    "trending": ("-recent_votes", "-vote_count", "pk"),
+    "relevant": ("-rank", "-vote_count", "pk"),
+}
+
+
+def concern_queryset(*, filters: ConcernFilters) -> tuple[QuerySet, tuple[str, ...]]:
+    """The listed concerns matching the filters, with the ordering of the chosen sort.
+    Shared by the list page and the API, which page it differently."""
     statuses = [filters.status] if filters.status in LISTED_STATUSES else list(LISTED_STATUSES)
     concerns = (
         Concern.objects.filter(status__in=statuses)
@@ -159,9 +169,7 @@ def concern_list(*, viewer: User, filters: ConcernFilters) -> Page:
     sort = filters.sort if filters.sort in SORTS else "top"
     if sort == "relevant" and not filters.q.strip():
         sort = "top"
-    if sort == "new":
-        concerns = concerns.order_by("-published_at", "pk")
-    elif sort == "trending":
+    if sort == "trending":
         since = timezone.localdate() - timedelta(days=TRENDING_DAYS)
         recent = (
             Vote.objects.filter(concern=OuterRef("pk"), cast_on__gte=since)
@@ -172,18 +180,24 @@ def concern_list(*, viewer: User, filters: ConcernFilters) -> Page:
         )
         concerns = concerns.annotate(
             recent_votes=Coalesce(Subquery(recent, output_field=IntegerField()), Value(0))
-        ).order_by("-recent_votes", "-vote_count", "pk")
-    elif sort == "relevant":
-        concerns = concerns.order_by("-rank", "-vote_count", "pk")
-    else:
-        concerns = concerns.order_by("-vote_count", "-published_at", "pk")
-    page = Paginator(concerns, settings.CONCERNS_PER_PAGE).get_page(filters.page)
-    rows = list(page.object_list)
+        )
+    ordering = SORT_ORDERING[sort]
+    return concerns.order_by(*ordering), ordering
+
+
+def concern_rows_for(viewer: User, rows: list[Concern]) -> list[Concern]:
+    """Marks what the viewer voted for and which departments may be shown: one query."""
     voted = _voted_ids(viewer, [c.pk for c in rows])
     for concern in rows:
         concern.viewer_has_voted = concern.pk in voted
     _show_departments(rows)
-    page.object_list = rows
+    return rows
+
+
+def concern_list(*, viewer: User, filters: ConcernFilters) -> Page:
+    concerns, _ordering = concern_queryset(filters=filters)
+    page = Paginator(concerns, settings.CONCERNS_PER_PAGE).get_page(filters.page)
+    page.object_list = concern_rows_for(viewer, list(page.object_list))
     return page
 
 

@@ -1,5 +1,22 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.csp import CSP
+from django.views.decorators.csp import csp_override
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+# Swagger UI sets inline styles from its own script; it is the one page that needs them.
+docs_csp = csp_override(
+    {
+        "default-src": [CSP.SELF],
+        "script-src": [CSP.SELF],
+        "style-src": [CSP.SELF, CSP.UNSAFE_INLINE],
+        "img-src": [CSP.SELF, "data:"],
+        "connect-src": [CSP.SELF],
+        "frame-ancestors": [CSP.NONE],
+    }
+)
+
+from config.api_urls import urlpatterns as api_v1  # noqa: E402
 
 admin.site.site_header = "Answerable administration"
 admin.site.site_title = "Answerable"
@@ -11,5 +28,12 @@ urlpatterns = [
     path("", include("notifications.urls")),
     path("accounts/", include("accounts.urls")),
     path("meetings/", include("meetings.urls")),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/docs/",
+        docs_csp(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
     path("admin/", admin.site.urls),
 ]

@@ -1376,9 +1376,10 @@ class DemoOrganisation:
 
     def _past_meeting_story(self) -> None:
         """The all-hands three weeks ago: planned a week ahead, its proposed agenda
-        adjusted by a moderator, run live with questions from the floor, and ended, which left the
-        discussed concerns owing a written response. The chief executive answered one
-        in writing the day after (see RESPONSES); the others are still owed."""
+        adjusted by a moderator, run live with questions from the floor, and ended,
+        which left the discussed concerns owing a written response. The chief
+        executive answered one in writing the day after (see RESPONSES); the others
+        are still owed, and their deadlines have passed."""
         organiser = self.people["moderator"]
         self._at(
             PAST_MEETING + 7,

@@ -1,0 +1,335 @@
+"""REST API for concerns, votes, receipts and moderation: thin views over the same
+services and selectors as the pages."""
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Department, User
+from concerns import selectors, services, throttles
+from concerns.errors import ConcernNotFound
+from concerns.models import Concern, Status, Tag
+from config.api import ConcernCursorPagination, IsModerator
+
+
+class TagOut(serializers.Serializer):
+    name = serializers.CharField()
+    slug = serializers.CharField()
+
+
+class ConcernOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    anonymous = serializers.BooleanField(source="is_anonymous")
+    vote_count = serializers.IntegerField()
+    published_at = serializers.DateTimeField(allow_null=True)
+    response_due_on = serializers.DateField(allow_null=True)
+    overdue = serializers.BooleanField(source="is_overdue")
+    department = serializers.SerializerMethodField()
+    tags = TagOut(many=True, source="tags.all")
+    viewer_has_voted = serializers.BooleanField(default=False)
+    url = serializers.SerializerMethodField()
+
+    def get_department(self, concern) -> str | None:
+        shown = getattr(concern, "shown_department", None)
+        return shown.name if shown else None
+
+    def get_url(self, concern) -> str:
+        return concern.get_absolute_url()
+
+
+class EventOut(serializers.Serializer):
+    from_status = serializers.CharField()
+    to_status = serializers.CharField()
+    on = serializers.DateField(source="occurred_on")
+    at = serializers.DateTimeField(source="occurred_at", allow_null=True)
+    by = serializers.SerializerMethodField()
+    note = serializers.CharField()
+
+    def get_by(self, event) -> str | None:
+        return event.actor.display_name if event.actor else None
+
+
+class MessageOut(serializers.Serializer):
+    from_submitter = serializers.BooleanField()
+    by = serializers.SerializerMethodField()
+    body_html = serializers.CharField()
+    on = serializers.DateField(source="sent_on")
+    at = serializers.DateTimeField(source="sent_at", allow_null=True)
+
+    def get_by(self, message) -> str | None:
+        if message.from_submitter:
+            return None
+        return message.staff_author.display_name if message.staff_author else None
+
+
+class ConcernDetailOut(ConcernOut):
+    body = serializers.CharField()
+    body_html = serializers.CharField()
+    author = serializers.SerializerMethodField()
+    rejection_reason = serializers.CharField()
+    merged_into = serializers.UUIDField(source="merged_into_id", allow_null=True)
+    accountable_leader = serializers.SerializerMethodField()
+
+    def get_author(self, concern) -> str | None:
+        if concern.is_anonymous or concern.author is None:
+            return None
+        return concern.author.display_name
+
+    def get_accountable_leader(self, concern) -> str | None:
+        leader = concern.accountable_leader
+        return leader.display_name if leader else None
+
+
+def _detail_body(detail: selectors.ConcernDetail) -> dict:
+    body = ConcernDetailOut(detail.concern).data
+    body["viewer_has_voted"] = detail.has_voted
+    body["history"] = EventOut(detail.events, many=True).data
+    body["merged_from"] = [str(c.pk) for c in detail.merged_from]
+    if detail.can_see_conversation:
+        body["conversation"] = MessageOut(detail.messages, many=True).data
+    return body
+
+
+class ConcernListIn(serializers.Serializer):
+    sort = serializers.ChoiceField(choices=list(selectors.SORTS), required=False)
+    status = serializers.ChoiceField(
+        choices=[s.value for s in Status if s.value in selectors.LISTED_STATUSES], required=False
+    )
+    tag = serializers.SlugField(required=False)
+    q = serializers.CharField(required=False, max_length=200, allow_blank=True)
+
+
+class ConcernIn(serializers.Serializer):
+    title = serializers.CharField(max_length=services.TITLE_MAX)
+    body = serializers.CharField(max_length=services.BODY_MAX)
+    anonymous = serializers.BooleanField(default=False)
+    tags = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Tag.objects.all(), many=True, required=False
+    )
+    department = serializers.PrimaryKeyRelatedField(
+        queryset=Department.objects.all(), required=False, allow_null=True
+    )
+
+
+class Pagination(ConcernCursorPagination):
+    def get_ordering(self, request, queryset, view):
+        return view.ordering
+
+
+class ConcernListApi(APIView):
+    """List with the site's filters, search and sort (cursor pagination); create."""
+
+    def get_throttles(self):
+        # Creating an anonymous concern must not be counted under the person's id.
+        self.throttle_anonymously = self.request.method == "POST"
+        return super().get_throttles()
+
+    @extend_schema(parameters=[ConcernListIn], responses=ConcernOut(many=True))
+    def get(self, request):
+        params = ConcernListIn(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        filters = selectors.ConcernFilters(
+            sort=data.get("sort") or ("relevant" if data.get("q") else "top"),
+            status=data.get("status", ""),
+            tag=data.get("tag", ""),
+            q=data.get("q", ""),
+        )
+        queryset, self.ordering = selectors.concern_queryset(filters=filters)
+        paginator = Pagination()
+        rows = paginator.paginate_queryset(queryset, request, view=self)
+        rows = selectors.concern_rows_for(request.user, list(rows))
+        return paginator.get_paginated_response(ConcernOut(rows, many=True).data)
+
+    @extend_schema(
+        request=ConcernIn,
+        responses={
+            201: inline_serializer(
+                "Submitted",
+                {"concern": ConcernOut(), "receipt": serializers.CharField(allow_null=True)},
+            )
+        },
+    )
+    def post(self, request):
+        incoming = ConcernIn(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        submission = services.concern_submit(
+            author=request.user,
+            anonymous=data["anonymous"],
+            title=data["title"],
+            body=data["body"],
+            tags=data.get("tags", []),
+            department=data.get("department"),
+        )
+        body = {"concern": ConcernOut(submission.concern).data, "receipt": submission.receipt}
+        response = Response(body, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class ConcernDetailApi(APIView):
+    @extend_schema(responses=ConcernDetailOut)
+    def get(self, request, concern_id):
+        try:
+            detail = selectors.concern_detail(viewer=request.user, concern_id=concern_id)
+        except ConcernNotFound as error:
+            raise Http404(str(error)) from error
+        return Response(_detail_body(detail))
+
+
+def _public_concern(concern_id) -> Concern:
+    concern = Concern.objects.filter(pk=concern_id).first()
+    if concern is None:
+        raise Http404("No such concern.")
+    return concern
+
+
+class VoteOut(serializers.Serializer):
+    changed = serializers.BooleanField()
+    vote_count = serializers.IntegerField()
+    viewer_has_voted = serializers.BooleanField()
+
+
+class VoteApi(APIView):
+    """Cast (POST) or retract (DELETE) the caller's vote. Both are idempotent."""
+
+    throttle_anonymously = True
+
+    def _answer(self, concern_id, changed: bool, voted: bool) -> Response:
+        count = Concern.objects.filter(pk=concern_id).values_list("vote_count", flat=True).get()
+        return Response({"changed": changed, "vote_count": count, "viewer_has_voted": voted})
+
+    @extend_schema(request=None, responses=VoteOut)
+    def post(self, request, concern_id):
+        concern = _public_concern(concern_id)
+        changed = services.vote_cast(concern=concern, voter=request.user)
+        return self._answer(concern.pk, changed, True)
+
+    @extend_schema(request=None, responses=VoteOut)
+    def delete(self, request, concern_id):
+        concern = _public_concern(concern_id)
+        changed = services.vote_retract(concern=concern, voter=request.user)
+        return self._answer(concern.pk, changed, False)
+
+
+class ModerationIn(serializers.Serializer):
+    action = serializers.ChoiceField(
+        choices=["review", "approve", "reject", "merge", "assign", "require_response"]
+    )
+    reason = serializers.CharField(required=False, max_length=services.MESSAGE_MAX)
+    into = serializers.UUIDField(required=False)
+    leader = serializers.IntegerField(required=False)
+
+
+class ModerationApi(APIView):
+    permission_classes = [IsAuthenticated, IsModerator]
+
+    @extend_schema(request=ModerationIn, responses=ConcernOut)
+    def post(self, request, concern_id):
+        incoming = ModerationIn(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        concern = _public_concern(concern_id)
+        moderator = request.user
+        action = data["action"]
+        if action == "review":
+            services.concern_review_start(concern=concern, moderator=moderator)
+        elif action == "approve":
+            services.concern_approve(concern=concern, moderator=moderator)
+        elif action == "reject":
+            services.concern_reject(
+                concern=concern, moderator=moderator, reason=data.get("reason", "")
+            )
+        elif action == "merge":
+            target = Concern.objects.filter(pk=data.get("into")).first()
+            if target is None:
+                raise serializers.ValidationError(
+                    {"into": ["Give the open concern to merge into."]}
+                )
+            services.concern_merge(concern=concern, into=target, moderator=moderator)
+        elif action == "assign":
+            leader = User.objects.filter(pk=data.get("leader")).first()
+            if leader is None:
+                raise serializers.ValidationError({"leader": ["Give an active leader's id."]})
+            services.concern_assign_leader(concern=concern, moderator=moderator, leader=leader)
+        else:
+            services.concern_require_response(
+                concern=concern, actor=moderator, note="A moderator asked for a written response."
+            )
+        concern.refresh_from_db()
+        return Response(ConcernOut(concern).data)
+
+
+class ModerationQueueApi(APIView):
+    permission_classes = [IsAuthenticated, IsModerator]
+
+    @extend_schema(responses=ConcernOut(many=True))
+    def get(self, request):
+        return Response(ConcernOut(selectors.moderation_queue(), many=True).data)
+
+
+class MessageIn(serializers.Serializer):
+    body = serializers.CharField(max_length=services.MESSAGE_MAX)
+
+
+class ConcernMessageApi(APIView):
+    """Staff ask the submitter a question; a named author answers."""
+
+    @extend_schema(request=MessageIn, responses={201: MessageOut})
+    def post(self, request, concern_id):
+        incoming = MessageIn(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        concern = _public_concern(concern_id)
+        body = incoming.validated_data["body"]
+        if request.user.can_message_submitters:
+            message = services.message_ask(concern=concern, author=request.user, body=body)
+        else:
+            message = services.message_reply_by_author(
+                concern=concern, author=request.user, body=body
+            )
+        return Response(MessageOut(message).data, status=status.HTTP_201_CREATED)
+
+
+# Receipts: the receipt travels only in POST bodies, and these endpoints need no sign-in.
+
+
+class ReceiptIn(serializers.Serializer):
+    receipt = serializers.CharField(max_length=80)
+
+
+class ReceiptReplyIn(ReceiptIn):
+    body = serializers.CharField(max_length=services.MESSAGE_MAX)
+
+
+class ReceiptApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_anonymously = True
+    action = "status"
+
+    @extend_schema(request=ReceiptIn, responses=ConcernDetailOut)
+    def post(self, request):
+        throttles.receipt_lookup_limit(request)
+        incoming = (ReceiptReplyIn if self.action == "reply" else ReceiptIn)(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        receipt = incoming.validated_data["receipt"]
+        if self.action == "reply":
+            services.message_reply_by_receipt(receipt=receipt, body=incoming.validated_data["body"])
+        elif self.action == "withdraw":
+            services.concern_withdraw_by_receipt(receipt=receipt)
+        concern = services.receipt_concern(receipt=receipt)
+        response = Response(_detail_body(selectors.receipt_detail(concern=concern)))
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class TagListApi(APIView):
+    @extend_schema(responses=TagOut(many=True))
+    def get(self, request):
+        return Response(TagOut(selectors.tags_all(), many=True).data)
