@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Department, Organisation, Role, User
+from concerns import events
 from concerns.anonymity import (
     carried_vote_hash,
     coarse_today,
@@ -235,6 +236,7 @@ def concern_approve(*, concern: Concern, moderator: User) -> Concern:
     _transition(concern, Status.OPEN, actor=moderator)
     concern.published_at = timezone.now()
     concern.save(update_fields=["published_at"])
+    events.concern_published(concern)
     return concern
 
 
@@ -472,6 +474,7 @@ def _make_response_due(concern: Concern, *, actor: User | None, note: str) -> No
             "accountable_leader",
         ]
     )
+    events.concern_response_due(concern)
 
 
 def _response_duty_check(concern_id) -> None:
@@ -570,5 +573,6 @@ def deadlines_enforce(*, today=None) -> int:
                 "leader": leader.display_name if leader else None,
             },
         )
+        events.concern_overdue(concern)
         missed += 1
     return missed

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "ledger",
     "responses",
     "notifications",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -240,6 +241,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.schedule_digests",
         "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
         "args": ["weekly"],
+    },
+    "webhook-sweep": {
+        "task": "webhooks.tasks.sweep_webhooks",
+        "schedule": 60.0,
     },
     "reminders": {
         "task": "notifications.tasks.schedule_reminders",

@@ -10,6 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledger.models import DeferredEntry, LedgerEntry, LedgerHead
+from webhooks.models import EventType
+from webhooks.services import webhook_emit
 
 
 def canonical_json(payload: dict) -> str:
@@ -38,6 +40,10 @@ def _append(*, kind: str, payload: str, recorded_on) -> LedgerEntry:
     )
     head.sequence, head.entry_hash = sequence, digest
     head.save(update_fields=["sequence", "entry_hash"])
+    webhook_emit(
+        type=EventType.LEDGER_APPENDED,
+        payload={"sequence": sequence, "kind": kind, "entry_hash": digest},
+    )
     return entry
 
 

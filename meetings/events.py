@@ -34,3 +34,18 @@ def publish_meeting_state(meeting_id) -> None:
         state = meeting_state(meeting_id=meeting_id, for_drivers=for_drivers)
         if state is not None:
             async_to_sync(layer.group_send)(group, {"type": "meeting.state", "state": state})
+
+
+def meeting_webhook(meeting, event_type: str, **extra) -> None:
+    from webhooks.services import webhook_emit
+
+    webhook_emit(
+        type=event_type,
+        payload={
+            "id": meeting.pk,
+            "title": meeting.title,
+            "status": meeting.status,
+            "url": meeting.get_absolute_url(),
+            **extra,
+        },
+    )

@@ -18,6 +18,7 @@ from concerns.errors import IllegalTransition, InvalidInput, NotAllowed
 from concerns.models import Concern, Status
 from concerns.rendering import render_markdown
 from meetings import events
+from webhooks.models import EventType
 from meetings.models import (
     AgendaItem,
     ItemSource,
@@ -144,6 +145,7 @@ def agenda_item_add(
     if concern is None and not topic:
         raise InvalidInput("Choose a concern or write a topic.")
     if concern is not None:
+        concern = Concern.objects.get(pk=concern.pk)
         if not concern.is_public:
             raise InvalidInput("Only public concerns can go on an agenda.")
         if meeting.items.filter(concern=concern).exists():
@@ -229,6 +231,7 @@ def meeting_start(*, meeting: Meeting, actor: User) -> Meeting:
     meeting.current_item = meeting.items.order_by("position").first()
     meeting.save(update_fields=["status", "started_at", "current_item"])
     _changed(meeting)
+    events.meeting_webhook(meeting, EventType.MEETING_STARTED)
     return meeting
 
 
@@ -293,11 +296,13 @@ def meeting_end(*, meeting: Meeting, actor: User) -> int:
             concern_services.concern_require_response(
                 concern=item.concern,
                 actor=actor,
-                note=f"Discussed at “{meeting.title}” on {meeting.ended_at:%-d %b %Y}: "
+                note=f"Discussed at “{meeting.title}” on "
+                f"{timezone.localdate(meeting.ended_at):%-d %b %Y}: "
                 "a spoken answer is not an answer of record.",
             )
             became_due += 1
     _changed(meeting)
+    events.meeting_webhook(meeting, EventType.MEETING_ENDED, owed_in_writing=became_due)
     return became_due
 
 
@@ -317,7 +322,7 @@ def _question_voter_hash(person_id: int, question_id) -> str:
 
 @transaction.atomic
 def question_ask(
-    *, meeting: Meeting, asker: User, text: str, anonymous: bool
+    *, meeting: Meeting, asker: User, text: str, anonymous: bool, receipt: str | None = None
 ) -> tuple[LiveQuestion, str | None]:
     """Asks a question during a live meeting. An anonymous one keeps no link to the
     asker and gets a receipt, shown once, that later follows the concern it becomes."""
@@ -328,7 +333,8 @@ def question_ask(
         raise InvalidInput("Write your question first.")
     if len(text) > QUESTION_MAX:
         raise InvalidInput(f"A question must be at most {QUESTION_MAX} characters.")
-    receipt = receipt_new() if anonymous else None
+    # `receipt` is for the demo seed only; everyone else gets a fresh random one.
+    receipt = (receipt or receipt_new()) if anonymous else None
     question = LiveQuestion.objects.create(
         meeting=meeting,
         text=text,

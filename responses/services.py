@@ -18,6 +18,8 @@ from concerns.models import Concern, Status
 from concerns.rendering import render_markdown
 from ledger.services import ledger_append
 from notifications.services import followers_notify
+from webhooks.models import EventType
+from webhooks.services import webhook_emit
 from responses.models import (
     OPEN_COMMITMENT_STATUSES,
     SUMMARY_MAX,
@@ -160,6 +162,19 @@ def response_publish(*, concern: Concern, leader: User, change_reason: str = "")
         response.first_due_on = concern.response_due_on
         response.save(update_fields=["first_published_at", "first_due_since", "first_due_on"])
     concern_services.concern_mark_answered(concern_id=concern.pk, leader=leader)
+    webhook_emit(
+        type=EventType.RESPONSE_PUBLISHED,
+        payload={
+            "concern": str(concern.pk),
+            "version": number,
+            "position": position,
+            "summary": summary,
+            "signed_as": leader.display_name,
+            "published_at": content["published_at"],
+            "content_sha256": digest,
+            "ledger_sequence": entry.sequence,
+        },
+    )
     followers_notify(
         concern=concern,
         event_key=f"response-version:{version.pk}",
@@ -205,6 +220,19 @@ def _record_update(
     )
     update.ledger_sequence = _commitment_ledger(commitment, update)
     update.save()
+    webhook_emit(
+        type=EventType.COMMITMENT_UPDATED,
+        payload={
+            "commitment": commitment.pk,
+            "concern": str(commitment.response.concern_id),
+            "description": commitment.description,
+            "owner": commitment.owner.display_name,
+            "due_on": commitment.due_on.isoformat(),
+            "from": from_status or None,
+            "to": to_status,
+            "note": note,
+        },
+    )
     followers_notify(
         concern=commitment.response.concern,
         event_key=f"commitment-update:{update.pk}",

@@ -1488,15 +1488,14 @@ class DemoOrganisation:
         return next(k for k, it in self.agenda.items() if it.pk == item.pk)
 
     def _question_ask(self, spec: DemoQuestion) -> None:
-        # The service draws a random receipt; the demo's is derived, to print again.
-        receipt = self.question_receipts.get(spec.key)
-        with mock.patch("meetings.services.receipt_new", return_value=receipt):
-            question, _ = meeting_services.question_ask(
-                meeting=self.meetings["past"],
-                asker=self.people[spec.asker],
-                text=spec.text,
-                anonymous=spec.anonymous,
-            )
+        # The demo's receipt is derived, so that it can be printed again.
+        question, _ = meeting_services.question_ask(
+            meeting=self.meetings["past"],
+            asker=self.people[spec.asker],
+            text=spec.text,
+            anonymous=spec.anonymous,
+            receipt=self.question_receipts.get(spec.key),
+        )
         self.questions[spec.key] = question
 
     def _question_decide(self, spec: DemoQuestion, moderator: User) -> None:
