@@ -67,3 +67,53 @@ def public_submission_limit(request: HttpRequest) -> None:
         message="Too many concerns sent from this network in the last hour. "
         "Please try again later.",
     )
+
+
+def person_bucket(request: HttpRequest, scope: str) -> str:
+    """A person's counter for a limit on work that may be anonymous: a keyed hash of
+    (minute window, person), like a vote hash. Without ANONYMITY_KEY it names nobody,
+    and it says nothing about which concern was touched. Many staff share one
+    address behind a company proxy, so an address bucket would throttle them all."""
+    if not request.user.is_authenticated:
+        return "client-" + client_bucket(request)
+    hour = int(time.time() // 3600)
+    return keyed_hash(f"limit-{scope}", f"{hour}:{request.user.pk}")[:24]
+
+
+def submission_limit(request: HttpRequest) -> None:
+    limit(
+        scope="submit",
+        bucket=person_bucket(request, "submit"),
+        per_period=settings.SUBMISSIONS_PER_HOUR,
+        period=3600,
+        message="Too many concerns sent from this network in the last hour. "
+        "Please try again later.",
+    )
+
+
+def vote_limit(request: HttpRequest) -> None:
+    limit(
+        scope="vote",
+        bucket=person_bucket(request, "vote"),
+        per_period=settings.VOTES_PER_MINUTE,
+        period=60,
+        message="Too many votes in a minute. Please wait a moment.",
+    )
+
+
+def sign_in_limit(request: HttpRequest, username: str) -> None:
+    message = "Too many sign-in attempts. Please wait a minute and try again."
+    limit(
+        scope="sign-in-client",
+        bucket=client_bucket(request),
+        per_period=settings.SIGN_INS_PER_MINUTE * 3,
+        period=60,
+        message=message,
+    )
+    limit(
+        scope="sign-in-name",
+        bucket=keyed_hash("sign-in", username.strip().lower())[:16],
+        per_period=settings.SIGN_INS_PER_MINUTE,
+        period=60,
+        message=message,
+    )

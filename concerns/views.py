@@ -50,6 +50,10 @@ def moderator_required(view):
     return wrapped
 
 
+def _too_many(request: HttpRequest, message: str) -> HttpResponse:
+    return render(request, "429.html", {"message": message}, status=429)
+
+
 def _concern_or_404(concern_id: UUID) -> Concern:
     concern = Concern.objects.filter(pk=concern_id).first()
     if concern is None:
@@ -111,11 +115,16 @@ def _submitted(request: HttpRequest, submission: services.Submission) -> HttpRes
 
 
 @anonymous_post
+@never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
 def concern_new(request: HttpRequest) -> HttpResponse:
     form = ConcernForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        try:
+            throttles.submission_limit(request)
+        except RateLimited as error:
+            return _too_many(request, str(error))
         try:
             submission = services.concern_submit(
                 author=request.user,
@@ -211,6 +220,10 @@ def concern_detail(request: HttpRequest, concern_id: UUID) -> HttpResponse:
 def concern_vote(request: HttpRequest, concern_id: UUID) -> HttpResponse:
     concern = _concern_or_404(concern_id)
     retract = request.POST.get("action") == "retract"
+    try:
+        throttles.vote_limit(request)
+    except RateLimited as error:
+        return _too_many(request, str(error))
     try:
         if retract:
             changed = services.vote_retract(concern=concern, voter=request.user)

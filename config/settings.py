@@ -297,18 +297,23 @@ ANONYMITY_MIN_GROUP_SIZE = env_int("ANONYMITY_MIN_GROUP_SIZE", 5)
 RECEIPT_LOOKUPS_PER_MINUTE = env_int("RECEIPT_LOOKUPS_PER_MINUTE", 10)
 RECEIPT_LOOKUPS_PER_MINUTE_SITEWIDE = env_int("RECEIPT_LOOKUPS_PER_MINUTE_SITEWIDE", 300)
 PUBLIC_SUBMISSIONS_PER_HOUR = env_int("PUBLIC_SUBMISSIONS_PER_HOUR", 5)
+SUBMISSIONS_PER_HOUR = env_int("SUBMISSIONS_PER_HOUR", 20)
+VOTES_PER_MINUTE = env_int("VOTES_PER_MINUTE", 120)
+SIGN_INS_PER_MINUTE = env_int("SIGN_INS_PER_MINUTE", 10)
 CONCERNS_PER_PAGE = 25
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"no_client_address": {"()": "config.log_filters.DropClientAddress"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         # SQL parameters carry session keys and user ids next to anonymous writes, so
         # the SQL log is never emitted, even with DEBUG on.
         "django.db.backends": {"level": "WARNING", "propagate": True},
+        "django.channels.server": {"filters": ["no_client_address"], "propagate": True},
     },
 }
 
