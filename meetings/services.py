@@ -18,7 +18,6 @@ from concerns.errors import IllegalTransition, InvalidInput, NotAllowed
 from concerns.models import Concern, Status
 from concerns.rendering import render_markdown
 from meetings import events
-from webhooks.models import EventType
 from meetings.models import (
     AgendaItem,
     ItemSource,
@@ -28,6 +27,7 @@ from meetings.models import (
     MeetingStatus,
     QuestionStatus,
 )
+from webhooks.models import EventType
 
 QUESTION_MAX = 500
 NOTES_MAX = 20_000
@@ -363,13 +363,18 @@ def question_vote(*, question: LiveQuestion, voter: User) -> bool:
     return True
 
 
+def _question_for_driver(question: LiveQuestion, actor: User) -> tuple[Meeting, LiveQuestion]:
+    """Locks the meeting and the question for a moderator's or host's decision."""
+    meeting = _locked(question.meeting_id)
+    _require_driver(meeting, actor)
+    return meeting, LiveQuestion.objects.select_for_update().get(pk=question.pk)
+
+
 @transaction.atomic
 def question_approve(*, question: LiveQuestion, actor: User) -> Concern:
     """Approves a live question for the room; it also becomes an open concern that
     enters the normal lifecycle, named or anonymous as it was asked."""
-    meeting = _locked(question.meeting_id)
-    _require_driver(meeting, actor)
-    question = LiveQuestion.objects.select_for_update().get(pk=question.pk)
+    meeting, question = _question_for_driver(question, actor)
     if question.status != QuestionStatus.PENDING:
         raise IllegalTransition("This question was already decided.")
     held_receipt = question.receipt_hash
@@ -393,9 +398,7 @@ def question_approve(*, question: LiveQuestion, actor: User) -> Concern:
 
 @transaction.atomic
 def question_reject(*, question: LiveQuestion, actor: User) -> LiveQuestion:
-    meeting = _locked(question.meeting_id)
-    _require_driver(meeting, actor)
-    question = LiveQuestion.objects.select_for_update().get(pk=question.pk)
+    meeting, question = _question_for_driver(question, actor)
     if question.status != QuestionStatus.PENDING:
         raise IllegalTransition("This question was already decided.")
     question.status = QuestionStatus.REJECTED
@@ -406,9 +409,7 @@ def question_reject(*, question: LiveQuestion, actor: User) -> LiveQuestion:
 
 @transaction.atomic
 def question_highlight(*, question: LiveQuestion, actor: User) -> LiveQuestion:
-    meeting = _locked(question.meeting_id)
-    _require_driver(meeting, actor)
-    question = LiveQuestion.objects.select_for_update().get(pk=question.pk)
+    meeting, question = _question_for_driver(question, actor)
     if question.status != QuestionStatus.APPROVED:
         raise IllegalTransition("Approve the question before highlighting it.")
     LiveQuestion.objects.filter(Q(meeting=meeting) & ~Q(pk=question.pk)).update(highlighted=False)

@@ -98,6 +98,12 @@ def _question(meeting: Meeting, request: HttpRequest) -> LiveQuestion:
     return question
 
 
+def _agenda_form_problem(form, item_problem: str) -> str:
+    if "time_box_minutes" in form.errors:
+        return "A time box is between 1 and 240 minutes."
+    return item_problem
+
+
 def _run(request: HttpRequest, meeting: Meeting, action: str) -> str:
     """Calls the service for one console button and returns the message to show."""
     user = request.user
@@ -120,13 +126,15 @@ def _run(request: HttpRequest, meeting: Meeting, action: str) -> str:
     if action == "add-concern":
         form = AgendaConcernForm(request.POST)
         if not form.is_valid():
-            raise ConcernError("Choose a public concern (and a time box of 1 to 240 minutes).")
+            raise ConcernError(_agenda_form_problem(form, "Choose a public concern."))
         services.agenda_item_add(meeting=meeting, moderator=user, **form.cleaned_data)
         return "Added to the agenda."
     if action == "add-topic":
         form = AgendaTopicForm(request.POST)
         if not form.is_valid():
-            raise ConcernError("Write a topic of at most 140 characters.")
+            raise ConcernError(
+                _agenda_form_problem(form, "Write a topic of at most 140 characters.")
+            )
         services.agenda_item_add(meeting=meeting, moderator=user, **form.cleaned_data)
         return "Added to the agenda."
     if action == "remove":
