@@ -5,7 +5,7 @@ that connects or asks gets a full snapshot."""
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from concerns.errors import ConcernError
+from concerns.errors import ConcernError, IllegalTransition, InvalidInput
 from meetings import selectors, services
 from meetings.events import drivers_group, meeting_group
 from meetings.models import AgendaItem, Meeting
@@ -22,13 +22,22 @@ def _access(meeting_id, user) -> tuple[bool, bool]:
 
 def _drive(meeting_id, user, action: str, item_id) -> None:
     meeting = Meeting.objects.get(pk=meeting_id)
-    item = AgendaItem.objects.filter(pk=item_id, meeting=meeting).first() if item_id else None
+    item = None
+    if item_id is not None:
+        if not isinstance(item_id, int) or isinstance(item_id, bool):
+            raise InvalidInput("Choose an item on this meeting's agenda.")
+        item = AgendaItem.objects.filter(pk=item_id, meeting=meeting).first()
+        if item is None:
+            raise InvalidInput("Choose an item on this meeting's agenda.")
     if action == "start":
         services.meeting_start(meeting=meeting, actor=user)
     elif action == "advance":
         services.meeting_advance(meeting=meeting, actor=user, item=item)
     elif action == "discussed":
-        services.agenda_item_mark_discussed(item=item or meeting.current_item, actor=user)
+        target = item or meeting.current_item
+        if target is None:
+            raise IllegalTransition("There is no current item to mark as discussed.")
+        services.agenda_item_mark_discussed(item=target, actor=user)
     elif action == "end":
         services.meeting_end(meeting=meeting, actor=user)
 

@@ -224,8 +224,10 @@ def agenda_item_notes(*, item: AgendaItem, author: User, notes: str) -> AgendaIt
 def meeting_start(*, meeting: Meeting, actor: User) -> Meeting:
     meeting = _locked(meeting.pk)
     _require_driver(meeting, actor)
-    if meeting.status != MeetingStatus.PLANNED:
-        raise IllegalTransition(f"The meeting is {meeting.get_status_display().lower()}.")
+    if meeting.status == MeetingStatus.LIVE:
+        raise IllegalTransition("The meeting has already started.")
+    if meeting.status == MeetingStatus.ENDED:
+        raise IllegalTransition("The meeting has ended.")
     meeting.status = MeetingStatus.LIVE
     meeting.started_at = timezone.now()
     meeting.current_item = meeting.items.order_by("position").first()
@@ -374,6 +376,9 @@ def _question_for_driver(question: LiveQuestion, actor: User) -> tuple[Meeting, 
 def question_approve(*, question: LiveQuestion, actor: User) -> Concern:
     """Approves a live question for the room; it also becomes an open concern that
     enters the normal lifecycle, named or anonymous as it was asked."""
+    # It becomes a published concern, which only moderators may publish.
+    if not actor.can_moderate:
+        raise NotAllowed("Only moderators can approve questions: they become concerns.")
     meeting, question = _question_for_driver(question, actor)
     if question.status != QuestionStatus.PENDING:
         raise IllegalTransition("This question was already decided.")

@@ -167,6 +167,8 @@ def _run(request: HttpRequest, meeting: Meeting, action: str) -> str:
 @require_POST
 def meeting_act(request: HttpRequest, meeting_id: int, action: str) -> HttpResponse:
     meeting = get_object_or_404(Meeting, pk=meeting_id)
+    if not services.can_drive(meeting, request.user):
+        return HttpResponseForbidden("Only moderators and the meeting's hosts can run it.")
     try:
         messages.success(request, _run(request, meeting, action))
     except ConcernError as error:

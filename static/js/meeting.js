@@ -36,7 +36,7 @@
     });
     if (current) {
       text("current-title", current.title);
-      text("current-votes", current.votes === null ? "" : current.votes + " votes");
+      text("current-votes", current.votes === null ? "" : current.votes + (current.votes === 1 ? " vote" : " votes"));
     } else if (state.status === "ended") {
       text("current-title", role === "presenter" ? "Thank you" : "The meeting has ended.");
       text("current-votes", "");

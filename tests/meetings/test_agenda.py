@@ -407,4 +407,4 @@ def test_moderators_see_the_agenda_sources_they_can_act_on(as_moderator, meeting
 
     text = visible_text(as_moderator.get(reverse("meetings:console", args=[meeting.pk])))
 
-    assert "Parking spaces 1 votes · Added by a moderator" in text
+    assert "Parking spaces 1 vote · Added by a moderator" in text

@@ -147,7 +147,7 @@ def test_advancing_past_the_last_item_says_so_and_changes_nothing(moderator, mee
 def test_starting_twice_is_refused(moderator, meeting):
     meeting = _live(meeting, moderator)
 
-    with pytest.raises(IllegalTransition, match="The meeting is live."):
+    with pytest.raises(IllegalTransition, match="The meeting has already started."):
         services.meeting_start(meeting=meeting, actor=moderator)
 
     assert fresh(meeting).sequence == meeting.sequence
@@ -157,7 +157,7 @@ def test_an_ended_meeting_cannot_start_again(moderator, meeting):
     meeting = _live(meeting, moderator)
     services.meeting_end(meeting=meeting, actor=moderator)
 
-    with pytest.raises(IllegalTransition, match="The meeting is ended."):
+    with pytest.raises(IllegalTransition, match="The meeting has ended."):
         services.meeting_start(meeting=meeting, actor=moderator)
 
 
@@ -202,7 +202,7 @@ def test_going_to_an_item_of_another_meeting_is_refused(moderator, meeting):
 @pytest.mark.parametrize(
     ("action", "data", "message"),
     [
-        ("start", {}, "The meeting is live."),
+        ("start", {}, "The meeting has already started."),
         ("discussed", {}, "Choose an item on this meeting's agenda."),
         ("advance", {"item": "999999"}, "Choose an item on this meeting's agenda."),
     ],

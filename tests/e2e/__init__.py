@@ -1,0 +1,1 @@
+"""End-to-end tests: the ASGI application served by Daphne, driven by real Chromium."""
