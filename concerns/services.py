@@ -76,6 +76,7 @@ def _transition(
     note: str = "",
     by_anonymous_submitter: bool = False,
     date_only: bool = False,
+    notify: bool = True,
 ) -> ConcernEvent:
     """Moves a locked concern to a new status and records the change."""
     if to_status not in ALLOWED_TRANSITIONS[concern.status]:
@@ -93,6 +94,7 @@ def _transition(
         note=note,
         by_anonymous_submitter=by_anonymous_submitter,
         date_only=date_only,
+        notify=notify,
     )
 
 
@@ -105,6 +107,7 @@ def _event_record(
     note: str,
     by_anonymous_submitter: bool,
     date_only: bool = False,
+    notify: bool = True,
 ) -> ConcernEvent:
     """Records a change in the concern's history and, when its status changed, in the
     ledger. An anonymous submitter's own actions keep the date only, and their ledger
@@ -135,6 +138,7 @@ def _event_record(
             ledger_defer(kind="concern.status", payload=payload)
         else:
             ledger_append(kind="concern.status", payload=payload)
+        if notify and not by_anonymous_submitter:
             followers_notify(
                 concern=concern,
                 event_key=f"concern-event:{event.pk}",
@@ -538,7 +542,8 @@ def concern_mark_answered(*, concern_id, leader: User) -> Concern:
     """Called by response publication inside its transaction."""
     concern = _locked(concern_id)
     if concern.status in (Status.OPEN, Status.RESPONSE_DUE):
-        _transition(concern, Status.ANSWERED, actor=leader)
+        # Followers hear of the published response itself, in one mail.
+        _transition(concern, Status.ANSWERED, actor=leader, notify=False)
     return concern
 
 

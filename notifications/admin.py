@@ -9,7 +9,7 @@ from notifications.services import delivery_retry
 class DeliveryAdmin(admin.ModelAdmin):
     """Every mail Answerable sent or tried to send; failed ones can be retried."""
 
-    list_display = ("key", "person", "status", "attempts", "created_at", "sent_at")
+    list_display = ("key", "person", "status", "attempts", "last_error", "created_at", "sent_at")
     list_filter = ("status",)
     search_fields = ("key", "person__username")
     readonly_fields = [f.name for f in Delivery._meta.fields]

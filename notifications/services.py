@@ -163,6 +163,16 @@ def digests_schedule(
     return Scheduled(created=created, skipped=len(rows) - len(created))
 
 
+def digests_unsent(*, period: str, exclude: list[int], now=None) -> list[int]:
+    """This period's digests that were tried and not sent yet (still pending)."""
+    key = digest_period_key(period, now or timezone.now())
+    return list(
+        Delivery.objects.filter(key=key, status=DeliveryStatus.PENDING, attempts__gt=0)
+        .exclude(pk__in=exclude)
+        .values_list("pk", flat=True)
+    )
+
+
 def followers_notify(*, concern: Concern, event_key: str, headline: str) -> int:
     """Tells everyone who follows the concern. Called inside the service transaction
     that made the change; the mails go out after it commits."""
@@ -187,7 +197,7 @@ def followers_notify(*, concern: Concern, event_key: str, headline: str) -> int:
 def reminders_schedule(*, today: datetime.date | None = None) -> int:
     """Reminds leaders three days before a response or commitment is due, and when it
     becomes overdue. Keys name the due date, so each reminder goes out once."""
-    from responses.models import OPEN_COMMITMENT_STATUSES, Commitment
+    from responses.models import OPEN_COMMITMENT_STATUSES, Commitment, CommitmentStatus
 
     today = today or timezone.localdate()
     soon = today + datetime.timedelta(days=REMINDER_DAYS)
@@ -196,9 +206,9 @@ def reminders_schedule(*, today: datetime.date | None = None) -> int:
         status=Status.RESPONSE_DUE, accountable_leader__isnull=False, response_due_on__isnull=False
     ).filter(response_due_on__lte=soon)
     for concern in due.only("pk", "title", "response_due_on", "accountable_leader_id"):
+        # "Due soon" for anything due within three days, so a missed beat tick or a
+        # short deadline still gets its reminder; the key makes it go out once.
         late = concern.response_due_on < today
-        if not late and concern.response_due_on != soon:
-            continue
         kind = "response-overdue" if late else "response-due-soon"
         rows.append(
             Delivery(
@@ -207,20 +217,37 @@ def reminders_schedule(*, today: datetime.date | None = None) -> int:
                 subject=(
                     f"Overdue: your written response to “{concern.title}”"
                     if late
-                    else f"Due in {REMINDER_DAYS} days: your written response to “{concern.title}”"
+                    else f"Due {concern.response_due_on:%-d %b}: your written response to "
+                    f"“{concern.title}”"
                 )[:200],
                 context={"kind": kind, "concern": str(concern.pk)},
             )
         )
-    commitments = Commitment.objects.filter(status__in=OPEN_COMMITMENT_STATUSES, due_on=soon)
+    commitments = Commitment.objects.filter(
+        status__in=OPEN_COMMITMENT_STATUSES, due_on__gte=today, due_on__lte=soon
+    )
     for commitment in commitments.select_related("response"):
         rows.append(
             Delivery(
                 person_id=commitment.owner_id,
                 key=f"reminder:commitment-due-soon:{commitment.pk}:{commitment.due_on.isoformat()}",
-                subject=f"Due in {REMINDER_DAYS} days: {commitment.description}"[:200],
+                subject=f"Due {commitment.due_on:%-d %b}: {commitment.description}"[:200],
                 context={
                     "kind": "commitment-due-soon",
+                    "concern": str(commitment.response.concern_id),
+                    "commitment": commitment.pk,
+                },
+            )
+        )
+    missed = Commitment.objects.filter(status=CommitmentStatus.MISSED)
+    for commitment in missed.select_related("response"):
+        rows.append(
+            Delivery(
+                person_id=commitment.owner_id,
+                key=f"reminder:commitment-missed:{commitment.pk}:{commitment.due_on.isoformat()}",
+                subject=f"Missed: {commitment.description}"[:200],
+                context={
+                    "kind": "commitment-missed",
                     "concern": str(commitment.response.concern_id),
                     "commitment": commitment.pk,
                 },

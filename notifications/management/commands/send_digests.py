@@ -11,7 +11,9 @@ class Command(BaseCommand):
     help = "Sends this period's digests now, through the same code path as Celery beat."
 
     def add_arguments(self, parser):
-        parser.add_argument("--period", choices=[Frequency.DAILY, Frequency.WEEKLY], required=True)
+        parser.add_argument(
+            "--period", choices=[Frequency.DAILY.value, Frequency.WEEKLY.value], required=True
+        )
         parser.add_argument(
             "--dry-run", action="store_true", help="Count who would get one; send nothing."
         )
@@ -32,9 +34,12 @@ class Command(BaseCommand):
             scheduled = services.digests_schedule(period=period, enqueue=False)
         except ConcernError as error:
             raise CommandError(str(error)) from error
+        # Digests of this period that an earlier run could not send are tried again.
+        retrying = services.digests_unsent(period=period, exclude=scheduled.created)
+        to_send = scheduled.created + retrying
         outcome = {"sent": 0, "already": 0, "failed": 0}
-        total = len(scheduled.created)
-        for done, delivery_id in enumerate(scheduled.created, start=1):
+        total = len(to_send)
+        for done, delivery_id in enumerate(to_send, start=1):
             try:
                 result = services.delivery_send(delivery_id=delivery_id)
             except services.DeliveryFailed:
@@ -44,7 +49,8 @@ class Command(BaseCommand):
         if total:
             sys.stderr.write("\n")
         self.stdout.write(
-            f"Sent {outcome['sent']}, skipped {scheduled.skipped + outcome['already']}, "
+            f"Sent {outcome['sent']}, "
+            f"skipped {scheduled.skipped - len(retrying) + outcome['already']}, "
             f"failed {outcome['failed']}."
         )
         if outcome["failed"]:
