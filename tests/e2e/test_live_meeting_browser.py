@@ -124,7 +124,7 @@ def test_two_browsers_watch_a_meeting_the_moderator_runs_from_the_console(
         console.get_by_role("button", name="Next item").click()
         for page in (audience, presenter):
             expect(page.locator("#current-title")).to_have_text("Canteen prices went up again")
-            expect(page.locator("#current-votes")).to_have_text("1 votes")
+            expect(page.locator("#current-votes")).to_have_text("1 vote")
         expect(audience.locator(f'#agenda [data-item="{first.pk}"] [data-state]')).to_have_text(
             "Discussed"
         )
