@@ -254,6 +254,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.schedule_reminders",
         "schedule": crontab(minute=15),
     },
+    "publish-ledger-head": {
+        "task": "ledger.tasks.publish_head",
+        "schedule": crontab(hour=6, minute=0),
+    },
     # Once a day, so entries about anonymous submitters' own actions are appended
     # in one shuffled batch and the ledger's order cannot date them.
     "flush-deferred-ledger-entries": {

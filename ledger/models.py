@@ -49,3 +49,18 @@ class DeferredEntry(models.Model):
 
     def __str__(self) -> str:
         return f"deferred {self.kind}"
+
+
+class PublishedHead(models.Model):
+    """A head of the ledger published on a schedule (and in every digest). Anyone who
+    noted one can later prove the ledger still extends it."""
+
+    sequence = models.PositiveBigIntegerField(unique=True)
+    entry_hash = models.CharField(max_length=64)
+    published_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-sequence"]
+
+    def __str__(self) -> str:
+        return f"head #{self.sequence} published {self.published_at:%Y-%m-%d}"

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
 
-from ledger.models import GENESIS_HASH, LedgerEntry, LedgerHead
+from ledger.models import GENESIS_HASH, LedgerEntry, LedgerHead, PublishedHead
 from ledger.services import canonical_json, entry_hash
 
 
@@ -37,6 +37,10 @@ class Verification:
     head_hash: str
     broken_sequence: int | None = None
     problem: str = ""
+
+
+def published_heads(*, limit: int = 10) -> list[PublishedHead]:
+    return list(PublishedHead.objects.order_by("-sequence")[:limit])
 
 
 def ledger_head() -> LedgerHead:

@@ -9,7 +9,7 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
-from ledger.models import DeferredEntry, LedgerEntry, LedgerHead
+from ledger.models import DeferredEntry, LedgerEntry, LedgerHead, PublishedHead
 from webhooks.models import EventType
 from webhooks.services import webhook_emit
 
@@ -76,3 +76,16 @@ def ledger_flush_deferred() -> int:
         _append(kind=deferred.kind, payload=deferred.payload, recorded_on=today)
     DeferredEntry.objects.filter(pk__in=[d.pk for d in pending]).delete()
     return len(pending)
+
+
+@transaction.atomic
+def ledger_head_publish() -> PublishedHead | None:
+    """Publishes the current head. Safe to run twice: a head is published once."""
+    head, _ = LedgerHead.objects.get_or_create(pk=1)
+    if head.sequence == 0:
+        return None
+    published, _ = PublishedHead.objects.get_or_create(
+        sequence=head.sequence,
+        defaults={"entry_hash": head.entry_hash, "published_at": timezone.now()},
+    )
+    return published

@@ -34,6 +34,7 @@ def ledger(request: HttpRequest) -> HttpResponse:
         "ledger/ledger.html",
         {
             "head": selectors.ledger_head(),
+            "published_heads": selectors.published_heads(),
             "page": selectors.ledger_page(page=page_number),
             "verification": verification,
             "anchor_error": anchor_error,

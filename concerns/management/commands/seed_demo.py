@@ -41,10 +41,12 @@ from concerns.anonymity import (
 )
 from concerns.errors import ReceiptNotFound
 from concerns.models import Concern, LeaderRoute, Status, Tag
-from ledger.services import ledger_flush_deferred
+from ledger.services import ledger_flush_deferred, ledger_head_publish
 from meetings import selectors as meeting_selectors
 from meetings import services as meeting_services
 from meetings.models import AgendaItem, LiveQuestion, Meeting, MeetingStatus
+from notifications import services as notification_services
+from notifications.models import Frequency
 from responses import services as response_services
 from responses.models import Commitment, CommitmentStatus, Position, RatingValue
 
@@ -1211,6 +1213,14 @@ class DemoOrganisation:
             for minute, step in enumerate(steps):
                 with _clock(days_ago, minute):
                     step.run()
+        self._digests()
+
+    def _digests(self) -> None:
+        """The role accounts get this week's digest (printed to the console in the demo,
+        and readable at /digest/); everyone else has chosen no digest."""
+        for person in User.objects.exclude(username__in=DIGEST_READERS):
+            notification_services.preference_set(person=person, digest=Frequency.NONE)
+        notification_services.digests_schedule(period=Frequency.WEEKLY)
 
     def _people_create(self) -> None:
         # Argon2 is slow on purpose: hash the shared password once for everyone.
@@ -1526,11 +1536,15 @@ class DemoOrganisation:
             services.concern_withdraw(concern=self._get(spec), author=self.people[spec.author])
 
 
+DIGEST_READERS = ("employee", "moderator", "leader", "admin")
+
+
 def _scheduled_tasks() -> None:
     """What Celery beat runs on every day of the demo's history."""
     services.deadlines_enforce()
     response_services.commitments_mark_missed()
     ledger_flush_deferred()
+    ledger_head_publish()
 
 
 def is_seeded() -> bool:
