@@ -159,6 +159,7 @@ class ConcernListApi(APIView):
         incoming = ConcernIn(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
+        throttles.submission_limit(request)
         submission = services.concern_submit(
             author=request.user,
             anonymous=data["anonymous"],
@@ -207,12 +208,14 @@ class VoteApi(APIView):
 
     @extend_schema(request=None, responses=VoteOut)
     def post(self, request, concern_id):
+        throttles.vote_limit(request)
         concern = _public_concern(concern_id)
         changed = services.vote_cast(concern=concern, voter=request.user)
         return self._answer(concern.pk, changed, True)
 
     @extend_schema(request=None, responses=VoteOut)
     def delete(self, request, concern_id):
+        throttles.vote_limit(request)
         concern = _public_concern(concern_id)
         changed = services.vote_retract(concern=concern, voter=request.user)
         return self._answer(concern.pk, changed, False)

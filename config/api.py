@@ -3,7 +3,9 @@ exact rate limits on Redis, and cursor pagination."""
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
+from django.http import Http404, JsonResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, status
 from rest_framework.pagination import CursorPagination
@@ -136,6 +138,24 @@ class ExactRateThrottle(BaseThrottle):
         return self.wait_seconds
 
 
-class ConcernCursorPagination(CursorPagination):
+class SafeCursorPagination(CursorPagination):
+    """A forged cursor position (text where a number is ordered, say) is a 404 problem,
+    never a database error."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (ValueError, TypeError, OverflowError, DjangoValidationError, DataError) as error:
+            raise exceptions.NotFound(self.invalid_cursor_message) from error
+
+
+class ConcernCursorPagination(SafeCursorPagination):
     page_size = 25
     ordering = ("-vote_count", "pk")
+
+
+def api_not_found(request, *args, **kwargs):
+    """Unknown addresses under /api/ answer in the API's own error format."""
+    body = {"type": "about:blank", "title": "Not found", "status": 404,
+            "detail": "There is no API resource at this address."}  # fmt: skip
+    return JsonResponse(body, status=404, content_type=PROBLEM)

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -16,6 +16,7 @@ docs_csp = csp_override(
     }
 )
 
+from config.api import api_not_found  # noqa: E402
 from config.api_urls import urlpatterns as api_v1  # noqa: E402
 
 admin.site.site_header = "Answerable administration"
@@ -35,5 +36,6 @@ urlpatterns = [
         docs_csp(SpectacularSwaggerSplitView.as_view(url_name="api-schema")),
         name="api-docs",
     ),
+    re_path(r"^api/(?!schema/$|docs/$)", api_not_found),
     path("admin/", admin.site.urls),
 ]

@@ -2,10 +2,10 @@
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import SafeCursorPagination
 from ledger import selectors
 from ledger.models import LedgerEntry
 
@@ -47,7 +47,7 @@ class VerificationOut(serializers.Serializer):
     problem = serializers.CharField()
 
 
-class EntryPagination(CursorPagination):
+class EntryPagination(SafeCursorPagination):
     page_size = 100
     ordering = ("sequence",)
 

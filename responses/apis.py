@@ -53,7 +53,7 @@ class CommitmentOut(serializers.Serializer):
 class ResponseOut(serializers.Serializer):
     versions = serializers.SerializerMethodField()
     commitments = serializers.SerializerMethodField()
-    ratings = serializers.DictField(child=serializers.IntegerField())
+    ratings = serializers.DictField(child=serializers.IntegerField(), source="rating_counts")
     raters = serializers.IntegerField()
     viewer_rating = serializers.CharField(allow_null=True)
 
@@ -72,16 +72,7 @@ def _public(concern_id) -> Concern:
 
 
 def _response_body(concern: Concern, viewer) -> dict:
-    view = selectors.response_view(concern=concern, viewer=viewer)
-    return ResponseOut(
-        {
-            "versions": view.versions,
-            "commitments": view.commitments,
-            "ratings": view.rating_counts,
-            "raters": view.raters,
-            "viewer_rating": view.viewer_rating,
-        }
-    ).data
+    return ResponseOut(selectors.response_view(concern=concern, viewer=viewer)).data
 
 
 class ResponseApi(APIView):

@@ -18,8 +18,6 @@ from concerns.models import Concern, Status
 from concerns.rendering import render_markdown
 from ledger.services import ledger_append
 from notifications.services import followers_notify
-from webhooks.models import EventType
-from webhooks.services import webhook_emit
 from responses.models import (
     OPEN_COMMITMENT_STATUSES,
     SUMMARY_MAX,
@@ -34,6 +32,8 @@ from responses.models import (
     content_hash,
     version_content,
 )
+from webhooks.models import EventType
+from webhooks.services import webhook_emit
 
 DETAILS_MAX = 50_000
 REASON_MAX = 2_000

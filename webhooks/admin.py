@@ -1,9 +1,10 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 
 from concerns.errors import ConcernError
 from webhooks.models import Endpoint, EventType, WebhookAttempt, WebhookDelivery
-from webhooks.services import webhook_retry
+from webhooks.services import targets_private_network, webhook_retry
 
 
 class EndpointForm(forms.ModelForm):
@@ -20,6 +21,11 @@ class EndpointForm(forms.ModelForm):
         url = self.cleaned_data["url"]
         if not url.startswith(("https://", "http://")):
             raise forms.ValidationError("Use an http or https address.")
+        if not settings.WEBHOOK_ALLOW_PRIVATE_TARGETS and targets_private_network(url):
+            raise forms.ValidationError(
+                "That address is on this machine or a private network. Set "
+                "WEBHOOK_ALLOW_PRIVATE_TARGETS=1 if receivers really live there."
+            )
         return url
 
 

@@ -3,10 +3,12 @@
 import datetime
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from django.db import transaction
@@ -56,6 +58,20 @@ def _enqueue(delivery_ids: list[int]) -> None:
             logger.warning("webhook delivery %s queued for the next sweep", delivery_id)
 
 
+def targets_private_network(url: str) -> bool:
+    """Whether the URL names this machine or a private, link-local or reserved
+    address: a webhook must not become a way to reach internal services. Names are
+    checked as written (localhost); other names are not resolved here."""
+    host = (urllib.parse.urlsplit(url).hostname or "").strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost") or not host:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global
+
+
 def signature(*, secret: str, timestamp: int, body: bytes) -> str:
     digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
     return f"t={timestamp},v1={digest.hexdigest()}"
@@ -81,7 +97,9 @@ def webhook_deliver(*, delivery_id: int) -> str:
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True)
             .select_related("endpoint", "event")
-            .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+            .filter(
+                pk=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=timezone.now()
+            )
             .first()
         )
         if delivery is None:
