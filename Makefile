@@ -52,3 +52,11 @@ format: install
 
 clean:
 	rm -rf .venv $(TOOLS) var staticfiles
+
+# The short version of the five benchmarks (bench/README.md) on their own database,
+# answerable_bench, and Redis db 11: a few minutes, then one table. Needs PostgreSQL
+# and Redis on 127.0.0.1; the full versions are `.venv/bin/python bench/run_all.py`.
+.PHONY: bench
+bench: $(UV)
+	$(UV) sync --frozen --all-groups --quiet
+	$(PY) bench/run_all.py --short

@@ -15,6 +15,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler
 
 from concerns import throttles
+from concerns.anonymity import keyed_hash
 from concerns.errors import (
     ConcernError,
     ConcernNotFound,
@@ -119,9 +120,10 @@ class ExactRateThrottle(BaseThrottle):
         if getattr(view, "throttle_anonymously", False) or not request.user.is_authenticated:
             key = f"client:{throttles.client_bucket(request)}"
         elif request.auth is not None and hasattr(request.auth, "pk"):
-            key = f"token:{request.auth.pk}"
+            # Keyed, like every counter: a cache key must not be an activity log.
+            key = "token:" + keyed_hash("limit-api-token", str(request.auth.pk))[:24]
         else:
-            key = f"person:{request.user.pk}"
+            key = "person:" + throttles.person_bucket(request, "api")
         try:
             throttles.limit(
                 scope="api",

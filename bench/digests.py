@@ -1,0 +1,304 @@
+"""Benchmark 4: digests through real Celery workers to a local SMTP sink.
+
+Two Celery workers (prefork, 2 processes each: as many as suit 2 cores) run against
+Redis db 11 and the benchmark database; mail goes to an aiosmtpd sink on 127.0.0.1
+(bench/smtp_sink.py) that logs each recipient and Message-ID.
+
+1. Baseline: bare mails (bench/tasks.py: one plain message per task, the same
+   workers, broker, mail backend and sink) -> mails/s.
+2. Digest: the product's beat task `schedule_digests` is queued once; it records a
+   Delivery per person and queues one `send_delivery` per Delivery. Timed from the
+   trigger until every person's mail reached the sink -> mails/s, duplicates
+   (a person mailed twice), missing (a person never mailed).
+3. The same, killing one worker (SIGKILL of its main process and pool, as when a
+   machine or container dies) when 30 % of the mails are out; a replacement worker
+   starts a second later, as a supervisor would start it.
+
+Full: 10,000 people, weekly digest (the default preference), each phase bounded to
+900 s. --short: 60 people with a daily preference and the daily digest (the same
+code path), bounded to 150 s. A phase also stops waiting when no mail arrived for
+20 s; the figures are then for the mails that did arrive.
+
+    .venv/bin/python bench/digests.py            # full
+    .venv/bin/python bench/digests.py --short
+
+Target (issue 8): >= 200 mails/s, zero duplicates, zero missing; with a worker
+killed mid-run, still exactly one mail each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil  # noqa: E402
+
+from bench import common  # noqa: E402
+from bench.common import RESULTS, Row, Sampler, mb  # noqa: E402
+
+
+class Stack:
+    """The SMTP sink and the Celery workers, all stopped on exit."""
+
+    def __init__(self):
+        self.port = common.free_port()
+        self.sink_log = RESULTS / "sink.log"
+        self.sink: subprocess.Popen | None = None
+        self.workers: dict[str, subprocess.Popen] = {}
+        self.env = common.bench_env(
+            EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(self.port), DATABASE_POOL="0"
+        )
+
+    def __enter__(self) -> Stack:
+        RESULTS.mkdir(exist_ok=True)
+        self.sink_log.write_text("")
+        self.sink = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [
+                common.PYTHON, "bench/smtp_sink.py",
+                "--port", str(self.port), "--log", str(self.sink_log),
+            ],
+            cwd=common.ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        assert self.sink.stdout.readline().strip() == b"ready", "the SMTP sink did not start"
+        for name in ("bench1", "bench2"):
+            self.start_worker(name)
+        return self
+
+    def start_worker(self, name: str) -> None:
+        log = open(RESULTS / f"celery-{name}.log", "ab")  # noqa: SIM115 - child owns it
+        self.workers[name] = subprocess.Popen(  # noqa: S603 - our own interpreter
+            [
+                common.PYTHON, "-m", "celery", "-A", "config", "worker", "-l", "warning",
+                "-c", "2", "-n", f"{name}@%h", "-I", "bench.tasks",
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+            ],
+            cwd=common.ROOT, env=self.env, stdout=log, stderr=log,
+        )  # fmt: skip
+
+    def wait_workers(self, app, names, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            replies = app.control.ping(timeout=1.0) or []
+            seen = {list(r)[0].split("@")[0] for r in replies}
+            if set(names) <= seen:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"Celery workers {names} did not answer; see bench/results/celery-*.log")
+
+    def kill_worker(self, name: str) -> int:
+        """SIGKILL a worker's main process and its pool, as when its machine dies."""
+        proc = self.workers[name]
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        for p in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        return len(tree)
+
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.workers.values() if p.poll() is None]
+
+    def lines(self) -> list[tuple[str, str]]:
+        text = self.sink_log.read_text()
+        return [tuple(line.split("\t", 1)) for line in text.splitlines() if "\t" in line]
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.workers.values():
+            common.stop_process(proc, grace=10)
+        if self.sink is not None:
+            common.stop_process(self.sink)
+
+
+def main() -> list[Row]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    common.base_args(parser)
+    parser.add_argument("--people", type=int)
+    parser.add_argument("--baseline", type=int)
+    parser.add_argument("--timeout", type=float)
+    parser.add_argument("--no-kill", action="store_true")
+    args = parser.parse_args()
+    n = args.people or (60 if args.short else 10_000)
+    baseline_n = args.baseline or (100 if args.short else 2_000)
+    timeout = args.timeout or (150 if args.short else 900)
+    period = "daily" if args.short else "weekly"
+
+    common.ensure_database()
+    common.django_setup(DATABASE_POOL="0")
+    common.flush_redis()
+    from bench import fixtures
+    from bench.tasks import bare_mail
+    from config.celery import app
+    from notifications.tasks import schedule_digests
+
+    people = fixtures.people(max(n, 10_000))
+    chosen = _prepare(people, n, period)
+    expected = {p.email for p in chosen}
+
+    out: dict = {"n": n, "period": period}
+    with Stack() as stack:
+        stack.wait_workers(app, ["bench1", "bench2"])
+        with Sampler(stack.pids) as sampler:
+            # 1. baseline
+            t0 = time.monotonic()
+            for i in range(baseline_n):
+                bare_mail.delay(i)
+            got = _wait(
+                stack,
+                lambda lines: sum(1 for r, _ in lines if r.startswith("bare-")) >= baseline_n,
+                timeout,
+            )
+            out["baseline_s"] = time.monotonic() - t0
+            out["baseline_ok"] = got
+            # 2. digest
+            out["digest"] = _digest_run(stack, app, schedule_digests, period, expected, timeout)
+        out["sampler"] = sampler
+        if not args.no_kill:
+            _prepare(people, n, period)
+            with Sampler(stack.pids) as kill_sampler:
+                out["kill"] = _digest_run(
+                    stack, app, schedule_digests, period, expected, timeout, kill=True
+                )
+            out["kill_sampler"] = kill_sampler
+    return _report(args, out, baseline_n)
+
+
+def _prepare(people, n: int, period: str):
+    """Forget earlier benchmark digests; give the chosen people the period's preference."""
+    from notifications.models import Delivery, Frequency, Preference
+
+    ids = [p.pk for p in people]
+    Delivery.objects.filter(person_id__in=ids, key__startswith="digest:").delete()
+    Preference.objects.filter(person_id__in=ids).delete()
+    chosen = people[:n]
+    if period == "daily":
+        Preference.objects.bulk_create(
+            [Preference(person_id=p.pk, digest=Frequency.DAILY) for p in chosen], batch_size=2000
+        )
+    else:
+        # Everyone else opts out, so exactly the chosen people get the weekly digest.
+        Preference.objects.bulk_create(
+            [Preference(person_id=p.pk, digest=Frequency.NONE) for p in people[n:]],
+            batch_size=2000,
+        )
+    return chosen
+
+
+def _wait(stack: Stack, done, timeout: float, stall: float = 20.0) -> bool:
+    """Waits until done(lines), at most `timeout` seconds, and gives up sooner when
+    no mail at all arrived for `stall` seconds."""
+    deadline = time.monotonic() + timeout
+    seen, last_change = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        lines = stack.lines()
+        if done(lines):
+            return True
+        if len(lines) != seen:
+            seen, last_change = len(lines), time.monotonic()
+        elif time.monotonic() - last_change > stall:
+            return False
+        time.sleep(0.25)
+    return False
+
+
+def _digest_run(stack, app, schedule_digests, period, expected, timeout, kill=False) -> dict:
+    from notifications.models import Delivery, DeliveryStatus
+
+    start_line = len(stack.lines())
+
+    def digest_lines(lines):
+        return [(r, m) for r, m in lines[start_line:] if m.startswith("<delivery-")]
+
+    t0 = time.monotonic()
+    schedule_digests.delay(period)
+    result: dict = {"killed": None}
+    if kill:
+        ok = _wait(stack, lambda lines: len(digest_lines(lines)) >= 0.3 * len(expected), timeout)
+        result["killed_at"] = len(digest_lines(stack.lines()))
+        result["killed"] = stack.kill_worker("bench2") if ok else 0
+        time.sleep(1)
+        stack.start_worker("bench2")
+    received_all = _wait(
+        stack, lambda lines: {r for r, _ in digest_lines(lines)} >= expected, timeout
+    )
+    elapsed = time.monotonic() - t0
+    if not received_all:
+        time.sleep(2)  # let anything in flight land before counting
+    lines = digest_lines(stack.lines())
+    by_rcpt = Counter(r for r, _ in lines)
+    received = set(by_rcpt)
+    deliveries = Delivery.objects.filter(key__startswith=f"digest:{period}:")
+    result.update(
+        elapsed=elapsed,
+        complete=received_all,
+        mails=len(lines),
+        duplicates=sum(c - 1 for c in by_rcpt.values() if c > 1),
+        missing=len(expected - received),
+        unexpected=len(received - expected),
+        sent_rows=deliveries.filter(status=DeliveryStatus.SENT).count(),
+        pending_rows=deliveries.filter(status=DeliveryStatus.PENDING).count(),
+        rows=deliveries.count(),
+    )
+    print(f"  digest{' (kill)' if kill else ''}: {result}", flush=True)
+    return result
+
+
+def _report(args, out, baseline_n) -> list[Row]:
+    n = out["n"]
+    base_rate = baseline_n / out["baseline_s"] if out["baseline_ok"] else float("nan")
+    sampler = out["sampler"]
+    memory = (
+        f"workers {mb(sampler.peak_total)} MB in all (largest process {mb(sampler.peak_one)} MB)"
+    )
+    name = f"4 digests ({n:,} people, {out['period']}, 2 workers x 2 processes)"
+    d = out["digest"]
+    rate = d["mails"] / d["elapsed"] if d["elapsed"] else 0.0
+    rows = [
+        Row(name, "bare mail tasks (baseline)", base_rate, "mails/s", target="baseline",
+            peak_memory=f"{baseline_n} mails" + ("" if out["baseline_ok"] else " (TIMED OUT)")),
+        Row(
+            name, "digest mails per second (trigger to last mail)", rate, "mails/s",
+            round(base_rate, 1), "bare mails/s", round(rate / base_rate, 2) if base_rate else "",
+            ">= 200/s", rate >= 200, memory,
+        ),
+        Row(
+            name, "duplicates / missing", f"{d['duplicates']} / {d['missing']}",
+            target="0 / 0", met=d["duplicates"] == 0 and d["missing"] == 0,
+            peak_memory=(
+                f"{d['mails']:,} mails in {d['elapsed']:.1f} s; "
+                f"rows sent {d['sent_rows']:,}, pending {d['pending_rows']:,}"
+            ),
+        ),
+        Row(name, "CPU: workers", f"{sampler.cpu_share:.2f}", "cores"),
+    ]  # fmt: skip
+    if "kill" in out:
+        k, ks = out["kill"], out["kill_sampler"]
+        rows.append(
+            Row(
+                name, "worker SIGKILLed at 30 %: duplicates / missing",
+                f"{k['duplicates']} / {k['missing']}", target="0 / 0",
+                met=k["duplicates"] == 0 and k["missing"] == 0,
+                peak_memory=(
+                    f"killed {k['killed']} processes after {k.get('killed_at')} mails; "
+                    f"{k['mails']:,} mails in {k['elapsed']:.1f} s"
+                    f"{'' if k['complete'] else ' (gave up waiting)'}; rows pending "
+                    f"{k['pending_rows']}; workers {mb(ks.peak_total)} MB"
+                ),
+            )
+        )  # fmt: skip
+    extra = {k: v for k, v in out.items() if k not in ("sampler", "kill_sampler")}
+    common.save("digests", rows, extra)
+    common.print_table(rows)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
