@@ -18,11 +18,14 @@ class SafeJSONParser(JSONParser):
 
 
 def _require_encodable(value) -> None:
-    """JSON may carry lone UTF-16 surrogates ("\\ud800"), which no database can store."""
+    """JSON may carry lone UTF-16 surrogates ("\\ud800") or NUL, which no database
+    column can store."""
     pending = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, str):
+            if "\x00" in item:
+                raise ParseError("The JSON holds a NUL character, which no text may contain.")
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError as error:
