@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import MinValueValidator
@@ -96,10 +95,6 @@ class Organisation(models.Model):
 
     def access_phrase_matches(self, phrase: str) -> bool:
         return bool(self.access_phrase_hash) and check_password(phrase, self.access_phrase_hash)
-
-    @property
-    def min_group_size(self) -> int:
-        return settings.ANONYMITY_MIN_GROUP_SIZE
 
 
 class ApiToken(models.Model):

@@ -184,7 +184,7 @@ class ConcernDetailApi(APIView):
         return Response(_detail_body(detail))
 
 
-def _public_concern(concern_id) -> Concern:
+def _concern(concern_id) -> Concern:
     concern = Concern.objects.filter(pk=concern_id).first()
     if concern is None:
         raise Http404("No such concern.")
@@ -209,22 +209,20 @@ class VoteApi(APIView):
     @extend_schema(request=None, responses=VoteOut)
     def post(self, request, concern_id):
         throttles.vote_limit(request)
-        concern = _public_concern(concern_id)
+        concern = _concern(concern_id)
         changed = services.vote_cast(concern=concern, voter=request.user)
         return self._answer(concern.pk, changed, True)
 
     @extend_schema(request=None, responses=VoteOut)
     def delete(self, request, concern_id):
         throttles.vote_limit(request)
-        concern = _public_concern(concern_id)
+        concern = _concern(concern_id)
         changed = services.vote_retract(concern=concern, voter=request.user)
         return self._answer(concern.pk, changed, False)
 
 
 class ModerationIn(serializers.Serializer):
-    action = serializers.ChoiceField(
-        choices=["review", "approve", "reject", "merge", "assign", "require_response"]
-    )
+    action = serializers.ChoiceField(choices=list(services.MODERATION_ACTIONS))
     reason = serializers.CharField(required=False, max_length=services.MESSAGE_MAX)
     into = serializers.UUIDField(required=False)
     leader = serializers.IntegerField(required=False)
@@ -238,33 +236,23 @@ class ModerationApi(APIView):
         incoming = ModerationIn(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        concern = _public_concern(concern_id)
-        moderator = request.user
-        action = data["action"]
-        if action == "review":
-            services.concern_review_start(concern=concern, moderator=moderator)
-        elif action == "approve":
-            services.concern_approve(concern=concern, moderator=moderator)
-        elif action == "reject":
-            services.concern_reject(
-                concern=concern, moderator=moderator, reason=data.get("reason", "")
-            )
-        elif action == "merge":
-            target = Concern.objects.filter(pk=data.get("into")).first()
-            if target is None:
+        concern = _concern(concern_id)
+        fields = {}
+        if data["action"] == "merge":
+            fields["into"] = Concern.objects.filter(pk=data.get("into")).first()
+            if fields["into"] is None:
                 raise serializers.ValidationError(
                     {"into": ["Give the open concern to merge into."]}
                 )
-            services.concern_merge(concern=concern, into=target, moderator=moderator)
-        elif action == "assign":
-            leader = User.objects.filter(pk=data.get("leader")).first()
-            if leader is None:
+        elif data["action"] == "assign":
+            fields["leader"] = User.objects.filter(pk=data.get("leader")).first()
+            if fields["leader"] is None:
                 raise serializers.ValidationError({"leader": ["Give an active leader's id."]})
-            services.concern_assign_leader(concern=concern, moderator=moderator, leader=leader)
-        else:
-            services.concern_require_response(
-                concern=concern, actor=moderator, note="A moderator asked for a written response."
-            )
+        elif data["action"] == "reject":
+            fields["reason"] = data.get("reason", "")
+        services.concern_moderate(
+            concern=concern, moderator=request.user, action=data["action"], **fields
+        )
         concern.refresh_from_db()
         return Response(ConcernOut(concern).data)
 
@@ -288,14 +276,10 @@ class ConcernMessageApi(APIView):
     def post(self, request, concern_id):
         incoming = MessageIn(data=request.data)
         incoming.is_valid(raise_exception=True)
-        concern = _public_concern(concern_id)
-        body = incoming.validated_data["body"]
-        if request.user.can_message_submitters:
-            message = services.message_ask(concern=concern, author=request.user, body=body)
-        else:
-            message = services.message_reply_by_author(
-                concern=concern, author=request.user, body=body
-            )
+        concern = _concern(concern_id)
+        message = services.message_send(
+            concern=concern, author=request.user, body=incoming.validated_data["body"]
+        )
         return Response(MessageOut(message).data, status=status.HTTP_201_CREATED)
 
 

@@ -400,6 +400,13 @@ def message_reply_by_receipt(*, receipt: str, body: str) -> Message:
     return _message_record(concern, body=body, staff_author=None, from_submitter=True)
 
 
+def message_send(*, concern: Concern, author: User, body: str) -> Message:
+    """Staff ask the submitter; the named author answers. Both edges call this."""
+    if author.can_message_submitters:
+        return message_ask(concern=concern, author=author, body=body)
+    return message_reply_by_author(concern=concern, author=author, body=body)
+
+
 @transaction.atomic
 def vote_cast(*, concern: Concern, voter: User) -> bool:
     """Adds the person's vote. Returns False when they had already voted.
@@ -407,7 +414,11 @@ def vote_cast(*, concern: Concern, voter: User) -> bool:
     The row lock on the concern serialises votes on one concern (the count update
     would take it anyway), which keeps the count equal to the rows under any load and
     makes a merge wait for votes in flight."""
-    locked = Concern.objects.select_for_update(no_key=True).only("pk", "status").get(pk=concern.pk)
+    locked = (
+        Concern.objects.select_for_update(no_key=True)
+        .only("pk", "status", "vote_count")
+        .get(pk=concern.pk)
+    )
     if not locked.accepts_votes:
         raise IllegalTransition(f"Votes are closed: this concern is {_label(locked.status)}.")
     hashed = voter_hash(person_id=voter.pk, concern_id=concern.pk)
@@ -415,7 +426,9 @@ def vote_cast(*, concern: Concern, voter: User) -> bool:
         return False
     Vote.objects.create(concern_id=concern.pk, voter_hash=hashed, cast_on=coarse_today())
     Concern.objects.filter(pk=concern.pk).update(vote_count=F("vote_count") + 1)
-    _response_duty_check(concern.pk)
+    if locked.status == Status.OPEN:
+        # The lock is held, so the new count is known without reading the row again.
+        _response_duty_check(concern.pk, vote_count=locked.vote_count + 1)
     _support_changed(concern.pk)
     return True
 
@@ -481,10 +494,12 @@ def _make_response_due(concern: Concern, *, actor: User | None, note: str) -> No
     events.concern_response_due(concern)
 
 
-def _response_duty_check(concern_id) -> None:
+def _response_duty_check(concern_id, *, vote_count: int | None = None) -> None:
     """Called with the concern's row locked, after its vote count changed."""
-    concern = Concern.objects.get(pk=concern_id)
     threshold = Organisation.current().response_vote_threshold
+    if vote_count is not None and vote_count < threshold:
+        return
+    concern = Concern.objects.get(pk=concern_id)
     if concern.status == Status.OPEN and concern.vote_count >= threshold:
         _make_response_due(
             concern,
@@ -581,3 +596,40 @@ def deadlines_enforce(*, today=None) -> int:
         events.concern_overdue(concern)
         missed += 1
     return missed
+
+
+MODERATION_ACTIONS = ("review", "approve", "reject", "merge", "assign", "require_response")
+
+
+def concern_moderate(
+    *,
+    concern: Concern,
+    moderator: User,
+    action: str,
+    reason: str = "",
+    into: Concern | None = None,
+    leader: User | None = None,
+) -> Concern:
+    """One moderator action, by name: the page and the API both come through here."""
+    if action == "review":
+        return concern_review_start(concern=concern, moderator=moderator)
+    if action == "approve":
+        return concern_approve(concern=concern, moderator=moderator)
+    if action == "reject":
+        return concern_reject(concern=concern, moderator=moderator, reason=reason)
+    if action == "merge":
+        if into is None:
+            raise InvalidInput("Choose an open concern to merge into.")
+        return concern_merge(concern=concern, into=into, moderator=moderator)
+    if action == "assign":
+        if leader is None:
+            raise InvalidInput("Choose an active leader.")
+        return concern_assign_leader(concern=concern, moderator=moderator, leader=leader)
+    if action == "require_response":
+        _require_moderator(moderator)
+        return concern_require_response(
+            concern=concern,
+            actor=moderator,
+            note="A moderator asked leadership for a written response.",
+        )
+    raise InvalidInput("No such moderation action.")

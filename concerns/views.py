@@ -11,7 +11,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
@@ -264,13 +263,12 @@ def concern_message(request: HttpRequest, concern_id: UUID) -> HttpResponse:
         messages.error(request, "Write a message first (at most 5,000 characters).")
         return redirect("concerns:detail", concern_id=concern.pk)
     body = form.cleaned_data["body"]
-    if request.user.can_message_submitters:
-        outcome = lambda: services.message_ask(concern=concern, author=request.user, body=body)  # noqa: E731
-    else:
-        outcome = lambda: services.message_reply_by_author(  # noqa: E731
-            concern=concern, author=request.user, body=body
-        )
-    return _back_to(request, concern, outcome, "Your message was sent.")
+    return _back_to(
+        request,
+        concern,
+        lambda: services.message_send(concern=concern, author=request.user, body=body),
+        "Your message was sent.",
+    )
 
 
 @login_required
@@ -398,54 +396,46 @@ def moderation_queue(request: HttpRequest) -> HttpResponse:
 @require_POST
 def moderation_act(request: HttpRequest, concern_id: UUID, action: str) -> HttpResponse:
     concern = _concern_or_404(concern_id)
-    moderator = request.user
+    action = action.replace("-", "_")
+    if action not in services.MODERATION_ACTIONS:
+        raise Http404("No such moderation action.")
+    fields, problem = _moderation_fields(action, request)
+    if problem:
+        messages.error(request, problem)
+        return redirect("concerns:detail", concern_id=concern.pk)
     try:
-        if action == "review":
-            services.concern_review_start(concern=concern, moderator=moderator)
-            messages.success(request, "You are reviewing this concern.")
-        elif action == "approve":
-            services.concern_approve(concern=concern, moderator=moderator)
-            messages.success(request, f"“{concern.title}” is now open to everyone.")
-        elif action == "reject":
-            form = RejectForm(request.POST)
-            if not form.is_valid():
-                messages.error(request, "Give the submitter a reason for the rejection.")
-                return redirect("concerns:detail", concern_id=concern.pk)
-            services.concern_reject(
-                concern=concern, moderator=moderator, reason=form.cleaned_data["reason"]
-            )
-            messages.success(request, "The concern was rejected; the submitter can read why.")
-        elif action == "assign":
-            form = AssignLeaderForm(request.POST)
-            if not form.is_valid():
-                messages.error(request, "Choose an active leader.")
-                return redirect("concerns:detail", concern_id=concern.pk)
-            services.concern_assign_leader(
-                concern=concern, moderator=moderator, leader=form.cleaned_data["leader"]
-            )
-            messages.success(request, "The accountable leader was assigned.")
-            return redirect("concerns:detail", concern_id=concern.pk)
-        elif action == "require-response":
-            services.concern_require_response(
-                concern=concern,
-                actor=moderator,
-                note="A moderator asked leadership for a written response.",
-            )
-            messages.success(request, "A written response is now due.")
-            return redirect("concerns:detail", concern_id=concern.pk)
-        elif action == "merge":
-            form = MergeForm(request.POST)
-            if not form.is_valid():
-                messages.error(request, "Choose an open concern to merge into.")
-                return redirect("concerns:detail", concern_id=concern.pk)
-            services.concern_merge(
-                concern=concern, into=form.cleaned_data["into"], moderator=moderator
-            )
-            messages.success(request, "Merged. Its votes were carried over.")
-        else:
-            raise Http404("No such moderation action.")
+        services.concern_moderate(concern=concern, moderator=request.user, action=action, **fields)
     except ConcernError as error:
         messages.error(request, str(error))
         return redirect("concerns:detail", concern_id=concern.pk)
-    next_url = reverse("concerns:moderation")
-    return redirect(next_url if action != "review" else concern.get_absolute_url())
+    messages.success(request, MODERATION_DONE[action].format(title=concern.title))
+    if action in ("approve", "reject", "merge"):
+        return redirect("concerns:moderation")
+    return redirect("concerns:detail", concern_id=concern.pk)
+
+
+MODERATION_DONE = {
+    "review": "You are reviewing this concern.",
+    "approve": "“{title}” is now open to everyone.",
+    "reject": "The concern was rejected; the submitter can read why.",
+    "merge": "Merged. Its votes were carried over.",
+    "assign": "The accountable leader was assigned.",
+    "require_response": "A written response is now due.",
+}
+
+# action: (form, the message when it is not valid, its field, the service's keyword)
+_MODERATION_FORMS = {
+    "reject": (RejectForm, "Give the submitter a reason for the rejection.", "reason", "reason"),
+    "merge": (MergeForm, "Choose an open concern to merge into.", "into", "into"),
+    "assign": (AssignLeaderForm, "Choose an active leader.", "leader", "leader"),
+}
+
+
+def _moderation_fields(action: str, request: HttpRequest) -> tuple[dict, str]:
+    if action not in _MODERATION_FORMS:
+        return {}, ""
+    form_class, problem, field, keyword = _MODERATION_FORMS[action]
+    form = form_class(request.POST)
+    if not form.is_valid():
+        return {}, problem
+    return {keyword: form.cleaned_data[field]}, ""

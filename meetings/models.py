@@ -42,10 +42,6 @@ class Meeting(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("meetings:detail", kwargs={"meeting_id": self.pk})
 
-    @property
-    def is_live(self) -> bool:
-        return self.status == MeetingStatus.LIVE
-
 
 class ItemSource(models.TextChoices):
     SUPPORT = "support", "Past the agenda threshold"

@@ -10,7 +10,7 @@ from django.utils import timezone
 from concerns.models import LISTED_STATUSES, Concern, Status
 from ledger.selectors import ledger_head
 from meetings.models import Meeting, MeetingStatus
-from notifications.models import Delivery, DeliveryStatus, Follow
+from notifications.models import Delivery, Follow
 from responses.models import OPEN_COMMITMENT_STATUSES, Commitment, CommitmentStatus, ResponseVersion
 
 SECTION_LIMIT = 10
@@ -139,7 +139,3 @@ def follows_of(*, person) -> list[Follow]:
     return list(
         Follow.objects.filter(person=person).select_related("concern").order_by("concern__title")
     )
-
-
-def failed_deliveries() -> list[Delivery]:
-    return list(Delivery.objects.filter(status=DeliveryStatus.FAILED).select_related("person"))

@@ -134,10 +134,6 @@ def overdue_list() -> list[Concern]:
     return concerns
 
 
-def leaders_active() -> list[User]:
-    return list(User.objects.filter(role=Role.LEADER, is_active=True).order_by("last_name"))
-
-
 @dataclass
 class LeaderFigures:
     leader: User
