@@ -1,7 +1,11 @@
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.cache import cache
 from django.core.validators import MinValueValidator
-from django.db import models
+from django.db import models, transaction
+
+ORGANISATION_CACHE_KEY = "organisation:settings"
+ORGANISATION_CACHE_SECONDS = 300
 
 
 class Department(models.Model):
@@ -85,9 +89,25 @@ class Organisation(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        cache.delete(ORGANISATION_CACHE_KEY)
+        transaction.on_commit(lambda: cache.delete(ORGANISATION_CACHE_KEY))
+
     @classmethod
     def current(cls) -> "Organisation":
         organisation, _ = cls.objects.get_or_create(pk=1)
+        return organisation
+
+    @classmethod
+    def cached(cls) -> "Organisation":
+        """The settings for hot paths (every vote reads the response threshold): a
+        cache read instead of a database round trip. Saving the settings forgets the
+        copy once the change commits; a stale copy lives at most CACHE_SECONDS."""
+        organisation = cache.get(ORGANISATION_CACHE_KEY)
+        if organisation is None:
+            organisation = cls.current()
+            cache.set(ORGANISATION_CACHE_KEY, organisation, timeout=ORGANISATION_CACHE_SECONDS)
         return organisation
 
     def set_access_phrase(self, phrase: str) -> None:

@@ -202,23 +202,20 @@ class VoteApi(APIView):
 
     throttle_anonymously = True
 
-    def _answer(self, concern_id, changed: bool, voted: bool) -> Response:
-        count = Concern.objects.filter(pk=concern_id).values_list("vote_count", flat=True).get()
-        return Response({"changed": changed, "vote_count": count, "viewer_has_voted": voted})
+    def _vote(self, request, concern_id, *, cast: bool) -> Response:
+        throttles.vote_limit(request)
+        support = services.vote_change(concern_id=concern_id, voter=request.user, cast=cast)
+        return Response(
+            {"changed": support.changed, "vote_count": support.vote_count, "viewer_has_voted": cast}
+        )
 
     @extend_schema(request=None, responses=VoteOut)
     def post(self, request, concern_id):
-        throttles.vote_limit(request)
-        concern = _concern(concern_id)
-        changed = services.vote_cast(concern=concern, voter=request.user)
-        return self._answer(concern.pk, changed, True)
+        return self._vote(request, concern_id, cast=True)
 
     @extend_schema(request=None, responses=VoteOut)
     def delete(self, request, concern_id):
-        throttles.vote_limit(request)
-        concern = _concern(concern_id)
-        changed = services.vote_retract(concern=concern, voter=request.user)
-        return self._answer(concern.pk, changed, False)
+        return self._vote(request, concern_id, cast=False)
 
 
 class ModerationIn(serializers.Serializer):

@@ -4,13 +4,15 @@ Every interface (pages, the API later, management commands) calls these; none of
 writes a concern, a vote or a message any other way.
 """
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -24,6 +26,7 @@ from concerns.anonymity import (
     voter_hash,
 )
 from concerns.errors import (
+    ConcernNotFound,
     IllegalTransition,
     InvalidInput,
     NotAllowed,
@@ -407,45 +410,76 @@ def message_send(*, concern: Concern, author: User, body: str) -> Message:
     return message_reply_by_author(concern=concern, author=author, body=body)
 
 
+@dataclass(frozen=True)
+class Support:
+    """What a vote or a retraction did, and the count once it committed."""
+
+    changed: bool
+    vote_count: int
+
+
 @transaction.atomic
-def vote_cast(*, concern: Concern, voter: User) -> bool:
-    """Adds the person's vote. Returns False when they had already voted.
+def vote_change(*, concern_id, voter: User, cast: bool) -> Support:
+    """Casts (cast=True) or retracts the person's vote: the one path for pages, API
+    and commands. Idempotent: casting twice or retracting nothing changes nothing.
 
     The row lock on the concern serialises votes on one concern (the count update
     would take it anyway), which keeps the count equal to the rows under any load and
-    makes a merge wait for votes in flight."""
-    locked = (
-        Concern.objects.select_for_update(no_key=True)
-        .only("pk", "status", "vote_count")
-        .get(pk=concern.pk)
-    )
+    makes a merge wait for votes in flight. With the lock held, the new count is known
+    without reading the row again. Round trips: lock, insert or delete, count update,
+    commit; the threshold and the live-meeting map come from the cache."""
+    try:
+        locked = (
+            Concern.objects.select_for_update(no_key=True)
+            .only("pk", "status", "vote_count")
+            .get(pk=concern_id)
+        )
+    except (Concern.DoesNotExist, ValueError, DjangoValidationError) as error:
+        raise ConcernNotFound("No such concern.") from error
     if not locked.accepts_votes:
         raise IllegalTransition(f"Votes are closed: this concern is {_label(locked.status)}.")
-    hashed = voter_hash(person_id=voter.pk, concern_id=concern.pk)
-    if Vote.objects.filter(concern_id=concern.pk, voter_hash=hashed).exists():
-        return False
-    Vote.objects.create(concern_id=concern.pk, voter_hash=hashed, cast_on=coarse_today())
-    Concern.objects.filter(pk=concern.pk).update(vote_count=F("vote_count") + 1)
-    if locked.status == Status.OPEN:
-        # The lock is held, so the new count is known without reading the row again.
-        _response_duty_check(concern.pk, vote_count=locked.vote_count + 1)
-    _support_changed(concern.pk)
-    return True
+    hashed = voter_hash(person_id=voter.pk, concern_id=locked.pk)
+    if cast:
+        changed = _vote_insert(concern_id=locked.pk, hashed=hashed)
+    else:
+        changed = Vote.objects.filter(concern_id=locked.pk, voter_hash=hashed).delete()[0] > 0
+    if not changed:
+        return Support(changed=False, vote_count=locked.vote_count)
+    count = locked.vote_count + (1 if cast else -1)
+    Concern.objects.filter(pk=locked.pk).update(vote_count=F("vote_count") + (1 if cast else -1))
+    if cast and locked.status == Status.OPEN:
+        _response_duty_check(locked.pk, vote_count=count)
+    _support_changed(locked.pk)
+    return Support(changed=True, vote_count=count)
 
 
-@transaction.atomic
+def _vote_insert(*, concern_id, hashed: str) -> bool:
+    """One INSERT … ON CONFLICT DO NOTHING RETURNING (PostgreSQL and SQLite 3.35+)
+    instead of a look-up and an insert; True when the vote is new."""
+    table = connection.ops.quote_name(Vote._meta.db_table)
+    values = [
+        Vote._meta.pk.get_db_prep_value(uuid.uuid4(), connection),
+        Concern._meta.pk.get_db_prep_value(concern_id, connection),
+        hashed,
+        connection.ops.adapt_datefield_value(coarse_today()),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (id, concern_id, voter_hash, cast_on) "  # noqa: S608 - names only
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (concern_id, voter_hash) DO NOTHING RETURNING id",
+            values,
+        )
+        return cursor.fetchone() is not None
+
+
+def vote_cast(*, concern: Concern, voter: User) -> bool:
+    """Adds the person's vote. Returns False when they had already voted."""
+    return vote_change(concern_id=concern.pk, voter=voter, cast=True).changed
+
+
 def vote_retract(*, concern: Concern, voter: User) -> bool:
     """Removes the person's vote. Returns False when there was none."""
-    locked = Concern.objects.select_for_update(no_key=True).only("pk", "status").get(pk=concern.pk)
-    if not locked.accepts_votes:
-        raise IllegalTransition(f"Votes are closed: this concern is {_label(locked.status)}.")
-    hashed = voter_hash(person_id=voter.pk, concern_id=concern.pk)
-    deleted, _ = Vote.objects.filter(concern_id=concern.pk, voter_hash=hashed).delete()
-    if not deleted:
-        return False
-    Concern.objects.filter(pk=concern.pk).update(vote_count=F("vote_count") - 1)
-    _support_changed(concern.pk)
-    return True
+    return vote_change(concern_id=concern.pk, voter=voter, cast=False).changed
 
 
 def _support_changed(concern_id) -> None:
@@ -496,7 +530,7 @@ def _make_response_due(concern: Concern, *, actor: User | None, note: str) -> No
 
 def _response_duty_check(concern_id, *, vote_count: int | None = None) -> None:
     """Called with the concern's row locked, after its vote count changed."""
-    threshold = Organisation.current().response_vote_threshold
+    threshold = Organisation.cached().response_vote_threshold
     if vote_count is not None and vote_count < threshold:
         return
     concern = Concern.objects.get(pk=concern_id)

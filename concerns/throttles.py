@@ -9,7 +9,8 @@ one client down, far too coarse to name one.
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpRequest
 
 from concerns.anonymity import keyed_hash
@@ -26,12 +27,32 @@ def client_bucket(request: HttpRequest) -> str:
 
 
 def _count(key: str, period: int) -> int:
+    """Adds one to a window's counter and returns the new value, atomically.
+
+    On Redis this is one round trip (INCR, and EXPIRE only if the key has no expiry
+    yet, pipelined): every API request passes through here, so it must be cheap.
+    Other caches (the embedded locmem default) use add + incr."""
+    client = _redis_client(key)
+    if client is not None:
+        full_key = caches["default"].make_and_validate_key(key)
+        pipeline = client.pipeline(transaction=True)
+        pipeline.incr(full_key)
+        pipeline.expire(full_key, period * 2, nx=True)
+        count, _ = pipeline.execute()
+        return int(count)
     cache.add(key, 0, timeout=period * 2)
     try:
         return cache.incr(key)
     except ValueError:  # expired between add and incr
         cache.set(key, 1, timeout=period * 2)
         return 1
+
+
+def _redis_client(key: str):
+    backend = caches["default"]  # the backend itself; `cache` is a proxy to it
+    if not isinstance(backend, RedisCache):
+        return None
+    return backend._cache.get_client(key, write=True)
 
 
 def limit(*, scope: str, bucket: str, per_period: int, period: int, message: str) -> None:

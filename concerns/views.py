@@ -224,13 +224,14 @@ def concern_vote(request: HttpRequest, concern_id: UUID) -> HttpResponse:
     except RateLimited as error:
         return _too_many(request, str(error))
     try:
+        changed = services.vote_change(
+            concern_id=concern.pk, voter=request.user, cast=not retract
+        ).changed
         if retract:
-            changed = services.vote_retract(concern=concern, voter=request.user)
             messages.success(
                 request, "Your vote was withdrawn." if changed else "You had not voted on this."
             )
         else:
-            changed = services.vote_cast(concern=concern, voter=request.user)
             messages.success(
                 request,
                 "Your vote was counted. Nobody can see who voted."

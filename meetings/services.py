@@ -7,6 +7,7 @@ the new state after commit (meetings.events), from this one place.
 
 from datetime import datetime
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
@@ -55,9 +56,17 @@ def _locked(meeting_id) -> Meeting:
 
 
 def _changed(meeting: Meeting) -> None:
-    """Numbers the change and publishes the new state once the transaction commits."""
-    Meeting.objects.filter(pk=meeting.pk).update(sequence=F("sequence") + 1)
-    events.meeting_changed(meeting.pk)
+    """Numbers the change and publishes the new state once the transaction commits.
+    Any change may start or end a meeting or change its agenda, so the cached map of
+    concerns shown live is forgotten too (now, and again once the change commits)."""
+    _live_concerns_forget()
+    transaction.on_commit(_live_concerns_forget)
+    _sequence_and_publish(meeting.pk)
+
+
+def _sequence_and_publish(meeting_id) -> None:
+    Meeting.objects.filter(pk=meeting_id).update(sequence=F("sequence") + 1)
+    events.meeting_changed(meeting_id)
 
 
 @transaction.atomic
@@ -308,11 +317,37 @@ def meeting_end(*, meeting: Meeting, actor: User) -> int:
     return became_due
 
 
+LIVE_CONCERNS_CACHE_KEY = "meetings:live-concerns"
+LIVE_CONCERNS_CACHE_SECONDS = 60
+
+
+def _live_concerns_forget() -> None:
+    cache.delete(LIVE_CONCERNS_CACHE_KEY)
+
+
+def _live_concerns() -> dict[str, list[int]]:
+    """Which live meetings show which concern, as {concern id: [meeting ids]}.
+
+    Every vote asks this, and almost always no meeting is live, so it is kept in the
+    cache: one cache read per vote instead of a join. Every meeting change forgets it
+    (see _changed); the expiry bounds what a change made outside the services (the
+    admin deleting an item) can leave stale."""
+    live = cache.get(LIVE_CONCERNS_CACHE_KEY)
+    if live is None:
+        live = {}
+        rows = AgendaItem.objects.filter(meeting__status=MeetingStatus.LIVE).values_list(
+            "concern_id", "meeting_id"
+        )
+        for concern_id, meeting_id in rows:
+            live.setdefault(str(concern_id), []).append(meeting_id)
+        cache.set(LIVE_CONCERNS_CACHE_KEY, live, timeout=LIVE_CONCERNS_CACHE_SECONDS)
+    return live
+
+
 def meetings_refresh_for_concern(*, concern_id) -> None:
     """A concern's support changed: live meetings showing it publish new counts."""
-    live = Meeting.objects.filter(status=MeetingStatus.LIVE, items__concern_id=concern_id)
-    for meeting in live.distinct():
-        _changed(meeting)
+    for meeting_id in sorted(set(_live_concerns().get(str(concern_id), ()))):
+        _sequence_and_publish(meeting_id)
 
 
 # Live questions --------------------------------------------------------------------

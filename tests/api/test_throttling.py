@@ -217,6 +217,10 @@ def test_anonymous_work_is_counted_without_the_persons_id_in_any_key(
         rf":limit:receipt:{bucket}:{window}",
         rf":limit:receipt-site:all:{window}",
         r":limit:(submit|vote):[0-9a-f]{24}:\d+",
+        # Site-wide copies, the same whoever votes: the settings and which concerns
+        # live meetings show.
+        r":organisation:settings",
+        r":meetings:live-concerns",
     )
     assert _api_keys(), "the request was not counted"
     for key in _cache_keys():

@@ -386,3 +386,39 @@ def test_voting_on_a_concern_that_does_not_exist_is_not_found(client):
     )
 
     assert response.status_code == 404
+
+
+# Cost of a vote ----------------------------------------------------------------------
+
+
+def test_a_vote_through_the_api_is_four_statements_in_one_transaction(
+    django_assert_num_queries,
+):
+    """Token, lock, insert, count update, and nothing else: the threshold and the map
+    of concerns shown in live meetings come from the cache. Inside the test's own
+    transaction, the vote's transaction shows as a savepoint and its release."""
+    from django.test import Client
+
+    from accounts.services import api_token_create
+
+    concern = factories.open_concern()
+    voters = [factories.person() for _ in range(2)]
+    secrets_ = [api_token_create(person=p, name="bot").secret for p in voters]
+    url = reverse("api:vote", args=[concern.pk])
+    client = Client()
+    # The first use of a token each day records the date; a first vote warms the cache.
+    for secret in secrets_:
+        client.get(reverse("api:me"), HTTP_AUTHORIZATION=f"Bearer {secret}")
+    client.post(url, HTTP_AUTHORIZATION=f"Bearer {secrets_[0]}")
+
+    with django_assert_num_queries(6):
+        answer = client.post(url, HTTP_AUTHORIZATION=f"Bearer {secrets_[1]}")
+    assert answer.json() == {"changed": True, "vote_count": 2, "viewer_has_voted": True}
+
+    with django_assert_num_queries(5):  # the insert finds the vote and stops there
+        again = client.post(url, HTTP_AUTHORIZATION=f"Bearer {secrets_[1]}")
+    assert again.json() == {"changed": False, "vote_count": 2, "viewer_has_voted": True}
+
+    with django_assert_num_queries(6):
+        retracted = client.delete(url, HTTP_AUTHORIZATION=f"Bearer {secrets_[1]}")
+    assert retracted.json() == {"changed": True, "vote_count": 1, "viewer_has_voted": False}

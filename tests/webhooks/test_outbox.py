@@ -118,7 +118,9 @@ def _published(moderator, concern=None):
 
 
 def _response_due(moderator, leader):
-    Organisation.objects.filter(pk=Organisation.current().pk).update(response_vote_threshold=2)
+    organisation = Organisation.current()
+    organisation.response_vote_threshold = 2
+    organisation.save()
     concern = factories.open_concern(moderated_by=moderator)
     return lambda: [
         concern_services.vote_cast(concern=concern, voter=factories.person()) for _ in range(2)
