@@ -96,6 +96,18 @@ class Concern(models.Model):
     response_due_on = models.DateField(null=True, blank=True)
     deadline_missed_on = models.DateField(null=True, blank=True)
     escalated_on = models.DateField(null=True, blank=True)
+    # An approved anonymous concern waits, still in review, for the next publication
+    # batch (services.publication_batch): the moderator who approved it, until then.
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # A response became due through support (a vote or ratings): its webhook and the
+    # followers' mails wait for the next batch, so they cannot time the deciding act.
+    announcement_held = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -113,8 +125,18 @@ class Concern(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["status", "-vote_count"], name="concern_status_votes"),
-            models.Index(fields=["status", "-published_at"], name="concern_status_published"),
+            # The list's sorts, over the listed statuses only: the first page, and any
+            # page after a keyset cursor, is a walk down one of these (selectors.py).
+            models.Index(
+                fields=["-vote_count", "-published_at", "-id"],
+                name="concern_listed_top",
+                condition=Q(status__in=LISTED_STATUSES),
+            ),
+            models.Index(
+                fields=["-published_at", "-id"],
+                name="concern_listed_new",
+                condition=Q(status__in=LISTED_STATUSES),
+            ),
             models.Index(fields=["status", "submitted_on"], name="concern_status_submitted"),
         ]
 
@@ -204,7 +226,11 @@ class Vote(models.Model):
     """A vote carries no person: only a keyed hash of (person, concern)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    concern = models.ForeignKey(Concern, on_delete=models.CASCADE, related_name="votes")
+    # No index of its own: the unique (concern, voter_hash) index serves every look-up
+    # by concern, and one index fewer is one write fewer per vote.
+    concern = models.ForeignKey(
+        Concern, on_delete=models.CASCADE, related_name="votes", db_index=False
+    )
     voter_hash = models.CharField(max_length=64)
     cast_on = models.DateField()
 

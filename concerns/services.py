@@ -4,10 +4,11 @@ Every interface (pages, the API later, management commands) calls these; none of
 writes a concern, a vote or a message any other way.
 """
 
+import random
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -80,6 +81,7 @@ def _transition(
     by_anonymous_submitter: bool = False,
     date_only: bool = False,
     notify: bool = True,
+    held: bool = False,
 ) -> ConcernEvent:
     """Moves a locked concern to a new status and records the change."""
     if to_status not in ALLOWED_TRANSITIONS[concern.status]:
@@ -98,6 +100,7 @@ def _transition(
         by_anonymous_submitter=by_anonymous_submitter,
         date_only=date_only,
         notify=notify,
+        held=held,
     )
 
 
@@ -111,13 +114,17 @@ def _event_record(
     by_anonymous_submitter: bool,
     date_only: bool = False,
     notify: bool = True,
+    held: bool = False,
 ) -> ConcernEvent:
     """Records a change in the concern's history and, when its status changed, in the
     ledger. An anonymous submitter's own actions keep the date only, and their ledger
-    entries wait for the next shuffled batch."""
+    entries wait for the next shuffled batch; so do changes a person's support set off
+    (held: the deciding vote or rating must not be timable by the ledger's order), whose
+    followers hear of them with the next publication batch."""
     sequence = concern.events.count() + 1
     now = timezone.now()
-    coarse = by_anonymous_submitter or date_only
+    held = held or by_anonymous_submitter
+    coarse = held or date_only
     event = ConcernEvent.objects.create(
         concern=concern,
         sequence=sequence,
@@ -136,12 +143,12 @@ def _event_record(
             "on": event.occurred_on.isoformat(),
             "by": None if concern.is_anonymous or actor is None else actor.display_name,
         }
-        if by_anonymous_submitter:
-            # Followers hear of it in their next digest, not at the moment it happened.
+        if held:
+            # Followers hear of it later (digest or batch), not at the moment it happened.
             ledger_defer(kind="concern.status", payload=payload)
         else:
             ledger_append(kind="concern.status", payload=payload)
-        if notify and not by_anonymous_submitter:
+        if notify and not held:
             followers_notify(
                 concern=concern,
                 event_key=f"concern-event:{event.pk}",
@@ -236,15 +243,99 @@ def _review_started(concern: Concern, moderator: User) -> Concern:
 
 
 @transaction.atomic
-def concern_approve(*, concern: Concern, moderator: User) -> Concern:
-    """Publishes a concern: from now on everyone signed in can find and vote on it."""
+def concern_approve(*, concern: Concern, moderator: User, at_once: bool = False) -> Concern:
+    """Publishes a named concern at once: from now on everyone signed in can find and
+    vote on it. An anonymous one is approved now and published with the next batch
+    (publication_batch), so the moment it appears says nothing about when anyone was
+    active; until then it stays in review and can still be rejected or merged.
+    `at_once` is for a question a moderator approves in a live meeting: the room saw it
+    at that moment already, so its time is the moderator's, not the asker's."""
     _require_moderator(moderator)
     concern = _review_started(concern, moderator)
-    _transition(concern, Status.OPEN, actor=moderator)
-    concern.published_at = timezone.now()
+    if concern.is_anonymous and not at_once:
+        if concern.approved_by_id is not None:
+            raise IllegalTransition(
+                "This concern is already approved: it is published with the next batch, "
+                f"at {next_publication_batch():%H:%M on %-d %b}."
+            )
+        concern.approved_by = moderator
+        concern.save(update_fields=["approved_by"])
+        _event_record(
+            concern,
+            from_status=concern.status,
+            to_status=concern.status,
+            actor=moderator,
+            note="Approved: published with the next batch of anonymous concerns.",
+            by_anonymous_submitter=False,
+        )
+        return concern
+    _publish(concern, actor=moderator, at=timezone.now())
+    return concern
+
+
+def _publish(concern: Concern, *, actor: User | None, at, note: str = "") -> None:
+    _transition(concern, Status.OPEN, actor=actor, note=note)
+    concern.published_at = at
     concern.save(update_fields=["published_at"])
     events.concern_published(concern)
-    return concern
+
+
+def next_publication_batch(now=None):
+    """The next time publication_batch runs: settings.PUBLICATION_BATCH_HOURS, local
+    time, on the hour (the beat schedule uses the same setting)."""
+    now = timezone.localtime(now)
+    for days in (0, 1):
+        day = now.date() + timedelta(days=days)
+        for hour in sorted(settings.PUBLICATION_BATCH_HOURS):
+            moment = timezone.make_aware(datetime.combine(day, time(hour)))
+            if moment > now:
+                return moment
+    raise AssertionError("PUBLICATION_BATCH_HOURS is empty")  # refused by settings
+
+
+@dataclass(frozen=True)
+class Batch:
+    published: int
+    announced: int
+
+
+@transaction.atomic
+def publication_batch(*, now=None) -> Batch:
+    """Run at fixed times (the beat schedule; `manage.py publish_batch`). Publishes
+    every approved anonymous concern and announces every response that support made
+    due since the last batch, each group in a shuffled order and with one timestamp
+    for all, so neither the moment nor the order says anything about who was active
+    when. Safe to run twice: what it handled no longer waits."""
+    now = now or timezone.now()
+    shuffle = random.SystemRandom().shuffle
+    waiting = list(
+        Concern.objects.select_for_update()
+        .filter(status=Status.IN_REVIEW, is_anonymous=True, approved_by__isnull=False)
+        .select_related("approved_by")
+    )
+    shuffle(waiting)
+    for concern in waiting:
+        _publish(
+            concern,
+            actor=concern.approved_by,
+            at=now,
+            note="Published with the batch of anonymous concerns.",
+        )
+    held = list(Concern.objects.select_for_update().filter(announcement_held=True))
+    shuffle(held)
+    for concern in held:
+        concern.announcement_held = False
+        concern.save(update_fields=["announcement_held"])
+        if concern.status != Status.RESPONSE_DUE:
+            continue  # answered before the batch: the response announced itself
+        events.concern_response_due(concern)
+        followers_notify(
+            concern=concern,
+            event_key=f"response-due:{concern.pk}:{concern.response_due_since}",
+            headline="A written response is now due"
+            + (f" by {concern.response_due_on:%-d %b %Y}." if concern.response_due_on else "."),
+        )
+    return Batch(published=len(waiting), announced=len(held))
 
 
 @transaction.atomic
@@ -511,10 +602,12 @@ def _make_response_due(concern: Concern, *, actor: User | None, note: str) -> No
     moment of the deciding vote is nobody's business."""
     today = timezone.localdate()
     organisation = Organisation.current()
-    _transition(concern, Status.RESPONSE_DUE, actor=actor, note=note, date_only=actor is None)
+    by_support = actor is None
+    _transition(concern, Status.RESPONSE_DUE, actor=actor, note=note, held=by_support)
     concern.response_due_since = today
     concern.response_due_on = today + timedelta(days=organisation.response_days)
     concern.deadline_missed_on = None
+    concern.announcement_held = by_support
     if concern.accountable_leader_id is None:
         concern.accountable_leader = _routed_leader(concern)
     concern.save(
@@ -523,9 +616,11 @@ def _make_response_due(concern: Concern, *, actor: User | None, note: str) -> No
             "response_due_on",
             "deadline_missed_on",
             "accountable_leader",
+            "announcement_held",
         ]
     )
-    events.concern_response_due(concern)
+    if not by_support:
+        events.concern_response_due(concern)
 
 
 def _response_duty_check(concern_id, *, vote_count: int | None = None) -> None:

@@ -28,7 +28,8 @@ from concerns.forms import (
     RejectForm,
     SearchForm,
 )
-from concerns.models import VOTABLE_STATUSES, Concern
+from concerns.models import VOTABLE_STATUSES, Concern, Status
+from config.csrf import no_referrer
 from responses import selectors as response_selectors
 from responses.forms import AssignLeaderForm, CommitmentForm
 from responses.models import CommitmentStatus
@@ -113,6 +114,7 @@ def _submitted(request: HttpRequest, submission: services.Submission) -> HttpRes
     return response
 
 
+@no_referrer
 @anonymous_post
 @never_cache
 @login_required
@@ -144,6 +146,7 @@ def _form_status(request: HttpRequest, form) -> int:
     return 400 if request.method == "POST" and form.errors else 200
 
 
+@no_referrer
 @anonymous_post
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -303,6 +306,7 @@ def _receipt_page(
     return response
 
 
+@no_referrer
 @anonymous_post
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -324,6 +328,7 @@ def receipt_lookup(request: HttpRequest) -> HttpResponse:
     return render(request, "concerns/receipt_lookup.html", {"form": form}, status=status)
 
 
+@no_referrer
 @anonymous_post
 @never_cache
 @require_POST
@@ -336,6 +341,7 @@ def receipt_reply(request: HttpRequest) -> HttpResponse:
     )
 
 
+@no_referrer
 @anonymous_post
 @never_cache
 @require_POST
@@ -381,6 +387,7 @@ def _receipt_action(request: HttpRequest, form, action) -> HttpResponse:
 
 def _moderation_forms(concern: Concern) -> dict:
     return {
+        "next_batch": services.next_publication_batch() if concern.is_anonymous else None,
         "reject_form": RejectForm(),
         "merge_form": MergeForm(targets=selectors.merge_targets(excluding=concern)),
     }
@@ -405,16 +412,28 @@ def moderation_act(request: HttpRequest, concern_id: UUID, action: str) -> HttpR
         messages.error(request, problem)
         return redirect("concerns:detail", concern_id=concern.pk)
     try:
-        services.concern_moderate(concern=concern, moderator=request.user, action=action, **fields)
+        done = services.concern_moderate(
+            concern=concern, moderator=request.user, action=action, **fields
+        )
     except ConcernError as error:
         messages.error(request, str(error))
         return redirect("concerns:detail", concern_id=concern.pk)
-    messages.success(request, MODERATION_DONE[action].format(title=concern.title))
+    if action == "approve" and done.status != Status.OPEN:
+        done_message = APPROVED_FOR_BATCH.format(
+            title=concern.title, at=services.next_publication_batch()
+        )
+    else:
+        done_message = MODERATION_DONE[action].format(title=concern.title)
+    messages.success(request, done_message)
     if action in ("approve", "reject", "merge"):
         return redirect("concerns:moderation")
     return redirect("concerns:detail", concern_id=concern.pk)
 
 
+APPROVED_FOR_BATCH = (
+    "“{title}” is approved. Anonymous concerns are published together at fixed times, "
+    "in a shuffled order: this one goes out at {at:%H:%M on %-d %b}."
+)
 MODERATION_DONE = {
     "review": "You are reviewing this concern.",
     "approve": "“{title}” is now open to everyone.",

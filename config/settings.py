@@ -104,6 +104,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Lets the no-referrer anonymous pages post on their token alone (config/csrf.py).
+    "config.csrf.NullOriginCsrfMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -163,6 +165,67 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# Single sign-on through OpenID Connect (mozilla-django-oidc). Off, with nothing
+# changed, unless OIDC_RP_CLIENT_ID is set; password sign-in stays available either way.
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "") or "single sign-on"
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "") or "RS256"
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES", "") or "openid email profile"
+OIDC_OP_ISSUER = os.environ.get("OIDC_OP_ISSUER", "")
+OIDC_USE_PKCE = env_bool("OIDC_USE_PKCE", True)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "") or "groups"
+OIDC_DEPARTMENT_CLAIM = os.environ.get("OIDC_DEPARTMENT_CLAIM", "")
+# Tokens are never kept: the session holds only the signed-in person.
+OIDC_STORE_ACCESS_TOKEN = False
+OIDC_STORE_ID_TOKEN = False
+OIDC_CALLBACK_CLASS = "accounts.oidc.SignInCallbackView"
+
+
+def _role_groups(text: str) -> dict[str, list[str]]:
+    """Reads "admin=answerable-admins,leader=answerable-leaders" as {role: [groups]}."""
+    mapping: dict[str, list[str]] = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        role, _, group = (piece.strip() for piece in entry.partition("="))
+        # The roles of accounts.models.Role (the app registry is not ready here).
+        if role not in {"employee", "moderator", "leader", "admin"} or not group:
+            raise ImproperlyConfigured(
+                f"OIDC_ROLE_GROUPS: {entry!r} is not role=group with role one of "
+                "employee, moderator, leader, admin"
+            )
+        mapping.setdefault(role, []).append(group)
+    return mapping
+
+
+OIDC_ROLE_GROUPS = _role_groups(os.environ.get("OIDC_ROLE_GROUPS", ""))
+if OIDC_ENABLED:
+    _oidc_missing = [
+        name
+        for name in (
+            "OIDC_RP_CLIENT_SECRET",
+            "OIDC_OP_AUTHORIZATION_ENDPOINT",
+            "OIDC_OP_TOKEN_ENDPOINT",
+            "OIDC_OP_USER_ENDPOINT",
+            "OIDC_OP_JWKS_ENDPOINT",
+        )
+        if not os.environ.get(name)
+    ]
+    if _oidc_missing:
+        raise ImproperlyConfigured(
+            "Single sign-on is on (OIDC_RP_CLIENT_ID is set) but these are missing: "
+            + ", ".join(_oidc_missing)
+        )
+    OIDC_RP_CLIENT_SECRET = os.environ["OIDC_RP_CLIENT_SECRET"]
+    OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ["OIDC_OP_AUTHORIZATION_ENDPOINT"]
+    OIDC_OP_TOKEN_ENDPOINT = os.environ["OIDC_OP_TOKEN_ENDPOINT"]
+    OIDC_OP_USER_ENDPOINT = os.environ["OIDC_OP_USER_ENDPOINT"]
+    OIDC_OP_JWKS_ENDPOINT = os.environ["OIDC_OP_JWKS_ENDPOINT"]
+    AUTHENTICATION_BACKENDS = [
+        "django.contrib.auth.backends.ModelBackend",
+        "accounts.oidc.SignInBackend",
+    ]
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
@@ -230,6 +293,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A killed worker's unacknowledged tasks come back after this; it must stay longer than
+# the longest retry countdown (notifications BACKOFF_SECONDS, 20 min), or waiting
+# retries run twice. Mail does not wait for it: the delivery sweep below queues again
+# what a lost worker left unsent after DELIVERY_STALE_SECONDS.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 60 * 60}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_BEAT_SCHEDULE = {
@@ -255,6 +322,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.tasks.sweep_webhooks",
         "schedule": 60.0,
     },
+    "delivery-sweep": {
+        "task": "notifications.tasks.sweep_deliveries",
+        "schedule": 60.0,
+    },
     "reminders": {
         "task": "notifications.tasks.schedule_reminders",
         "schedule": crontab(minute=15),
@@ -271,6 +342,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_ACCEPT_CONTENT = ["json"]
+# Mail still unsent this long after it was queued, claimed or due for a retry is
+# queued again by the delivery sweep (a worker died with it). Longer than one mail can
+# take to send (EMAIL timeout 30 s per SMTP step).
+DELIVERY_STALE_SECONDS = env_int("DELIVERY_STALE_SECONDS", 5 * 60)
 
 # With EMAIL_HOST set, mail goes to that SMTP server; otherwise to the console.
 # With DEBUG off, mail goes to an SMTP server (localhost unless EMAIL_HOST says otherwise).
@@ -307,11 +382,35 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # A group smaller than this is never shown in a breakdown or next to an anonymous item.
 ANONYMITY_MIN_GROUP_SIZE = env_int("ANONYMITY_MIN_GROUP_SIZE", 5)
+
+
+def _batch_hours(value: str) -> tuple[int, ...]:
+    try:
+        hours = tuple(sorted({int(part) for part in value.split(",") if part.strip()}))
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"PUBLICATION_BATCH_HOURS must be hours 0-23 separated by commas, got {value!r}"
+        ) from exc
+    if not hours or not all(0 <= hour <= 23 for hour in hours):
+        raise ImproperlyConfigured(
+            f"PUBLICATION_BATCH_HOURS must be hours 0-23 separated by commas, got {value!r}"
+        )
+    return hours
+
+
+# Approved anonymous concerns, and responses made due by support, are published in
+# shuffled batches at these hours (local time), never at the moment of the act.
+PUBLICATION_BATCH_HOURS = _batch_hours(os.environ.get("PUBLICATION_BATCH_HOURS", "9,13,17"))
+CELERY_BEAT_SCHEDULE["publication-batch"] = {
+    "task": "concerns.tasks.publish_batch",
+    "schedule": crontab(hour=",".join(map(str, PUBLICATION_BATCH_HOURS)), minute=0),
+}
 RECEIPT_LOOKUPS_PER_MINUTE = env_int("RECEIPT_LOOKUPS_PER_MINUTE", 10)
 RECEIPT_LOOKUPS_PER_MINUTE_SITEWIDE = env_int("RECEIPT_LOOKUPS_PER_MINUTE_SITEWIDE", 300)
 PUBLIC_SUBMISSIONS_PER_HOUR = env_int("PUBLIC_SUBMISSIONS_PER_HOUR", 5)
 SUBMISSIONS_PER_HOUR = env_int("SUBMISSIONS_PER_HOUR", 20)
 VOTES_PER_MINUTE = env_int("VOTES_PER_MINUTE", 120)
+LIVE_QUESTIONS_PER_HOUR = env_int("LIVE_QUESTIONS_PER_HOUR", 10)
 SIGN_INS_PER_MINUTE = env_int("SIGN_INS_PER_MINUTE", 10)
 CONCERNS_PER_PAGE = 25
 
@@ -357,4 +456,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api_schema.document_problems",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "MeetingStatusEnum": "meetings.models.MeetingStatus",
+        "QuestionStatusEnum": "meetings.models.QuestionStatus",
+    },
 }

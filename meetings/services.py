@@ -429,7 +429,9 @@ def question_approve(*, question: LiveQuestion, actor: User) -> Concern:
         body=f"{question.text}\n\nAsked live at “{meeting.title}”.",
         receipt_hash_value=held_receipt,
     )
-    concern = concern_services.concern_approve(concern=submission.concern, moderator=actor)
+    concern = concern_services.concern_approve(
+        concern=submission.concern, moderator=actor, at_once=True
+    )
     question.concern = concern
     question.save(update_fields=["concern"])
     _changed(meeting)

@@ -65,5 +65,14 @@ def submission(
 
 
 def open_concern(*, moderated_by: User | None = None, **extra) -> Concern:
-    concern = submission(**extra).concern
-    return services.concern_approve(concern=concern, moderator=moderated_by or moderator())
+    return published(submission(**extra).concern, moderated_by or moderator())
+
+
+def published(concern: Concern, moderator: User) -> Concern:
+    """Approves a concern and, if it is anonymous, runs the publication batch that
+    publishes it (approval alone leaves an anonymous concern waiting for the batch)."""
+    concern = services.concern_approve(concern=concern, moderator=moderator)
+    if concern.is_anonymous:
+        services.publication_batch()
+        concern.refresh_from_db()
+    return concern

@@ -28,6 +28,7 @@
           method: "POST",
           body: body,
           credentials: "same-origin",
+          referrerPolicy: "no-referrer", // the draft's page is nobody's business
           headers: { "X-CSRFToken": csrfToken(form) },
         })
           .then(function (r) { return r.ok ? r.text() : ""; })

@@ -329,10 +329,13 @@ def test_moderator_steps_on_an_anonymous_concern_still_name_the_moderator():
     concern = factories.submission(anonymous=True).concern
 
     services.concern_approve(concern=concern, moderator=moderator)
+    services.publication_batch()
 
-    published = concern.events.get(to_status=Status.OPEN)
-    assert published.actor == moderator
-    assert published.occurred_at is not None
+    approved, published = concern.events.filter(sequence__gt=2).order_by("sequence")
+    assert (approved.actor, published.actor) == (moderator, moderator)
+    assert published.to_status == Status.OPEN
+    # Both are the moderator's times (the approval, then the batch), not the submitter's.
+    assert approved.occurred_at is not None and published.occurred_at is not None
 
 
 # Withdrawing by name -----------------------------------------------------------------

@@ -259,7 +259,7 @@ def _build(rendered: Rendered) -> None:
     for payload in PAYLOADS:
         concern_services.message_ask(concern=big, author=moderator, body=stored(payload))
         concern_services.message_reply_by_receipt(receipt=carrier.receipt, body=stored(payload))
-    concern_services.concern_approve(concern=big, moderator=moderator)
+    big = factories.published(big, moderator)
     for number, payload in enumerate(SAMPLE):
         response_services.response_draft_save(
             concern=big,

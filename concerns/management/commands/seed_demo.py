@@ -1259,6 +1259,8 @@ class DemoOrganisation:
                 DECIDE,
                 lambda: services.concern_approve(concern=self._get(spec), moderator=moderator),
             )
+            if spec.anonymous:  # approved now, out with that day's publication batch
+                self._at(spec.opened, DECIDE, services.publication_batch)
         if spec.rejected is not None:
             self._at(
                 spec.rejected,
@@ -1543,6 +1545,7 @@ def _scheduled_tasks() -> None:
     """What Celery beat runs on every day of the demo's history."""
     services.deadlines_enforce()
     response_services.commitments_mark_missed()
+    services.publication_batch()
     ledger_flush_deferred()
     ledger_head_publish()
 
