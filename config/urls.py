@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.utils.csp import CSP
@@ -39,3 +40,8 @@ urlpatterns = [
     re_path(r"^api/(?!schema/$|docs/$)", api_not_found),
     path("admin/", admin.site.urls),
 ]
+
+if settings.OIDC_ENABLED:
+    # Single sign-on: /oidc/authenticate/ sends the browser to the provider, which
+    # returns it to /oidc/callback/ (the address to register with the provider).
+    urlpatterns.append(path("oidc/", include("mozilla_django_oidc.urls")))
