@@ -1,5 +1,31 @@
 """Read paths for responses, commitments, ratings, the overdue list and the
-accountability dashboard. Each runs a fixed number of queries."""
+accountability dashboard. Each runs a fixed number of queries.
+
+The dashboard's breakdowns by department and by tag go through
+`accounts.small_groups`, which hides every group of fewer than
+ANONYMITY_MIN_GROUP_SIZE people and whatever else subtraction would give away. What
+a row counts and which people it stands for:
+
+- Concerns: only those the concern list shows (open, response due, answered,
+  closed). A merged concern counts only as the one it was merged into; concerns
+  waiting for a moderator or a publication batch, rejected or withdrawn count
+  nowhere, as the concern list does not show them either.
+- By department: each concern counts once, in the department it names or, when it
+  names none and was raised under a name, in its author's department. A concern
+  that names no department and was raised anonymously (or by someone in no
+  department) counts in no row, and the page prints no total of the department
+  rows: the sum of the hidden departments must not be one subtraction away.
+  A department row stands for the department's active members.
+- By tag: a concern counts in each of its tags. A tag row stands for the people who
+  raised its concerns under their name. An anonymous submitter is an unknown
+  person who may well be one of those authors, so anonymous concerns add nobody: a
+  tag whose concerns could all stem from fewer than k people is hidden. Tag rows are
+  not added up, as a concern can carry several tags.
+
+Figures per row: concerns; answered (a response was published); answered on time
+(the first response came by the deadline of the duty it answered, as in the
+per-leader figures); overdue now.
+"""
 
 import difflib
 import statistics
@@ -11,7 +37,8 @@ from django.db.models import Count, Prefetch
 from django.utils import timezone
 
 from accounts.models import Role, User
-from concerns.models import Concern, Status
+from accounts.small_groups import Breakdown, Group, breakdown
+from concerns.models import LISTED_STATUSES, Concern, Status
 from responses.models import (
     Commitment,
     CommitmentStatus,
@@ -164,11 +191,14 @@ class MonthFigures:
 class Dashboard:
     leaders: list[LeaderFigures]
     months: list[MonthFigures]
+    departments: Breakdown
+    tags: Breakdown
     escalation_min_raters: int = ESCALATION_MIN_RATERS
 
 
 def accountability_dashboard() -> Dashboard:
-    """Every figure is computed from the records, in four queries."""
+    """Every figure is computed from the records, in six queries: four for the
+    leaders and months, two for the breakdowns."""
     today = timezone.localdate()
     figures = {
         leader.pk: LeaderFigures(leader)
@@ -236,9 +266,12 @@ def accountability_dashboard() -> Dashboard:
     for leader_id, tally in tallies.items():
         if leader_id in figures:
             figures[leader_id].ratings = {v: tally.get(v, 0) for v in RatingValue.values}
+    departments, tags = _breakdowns(today)
     return Dashboard(
         leaders=list(figures.values()),
         months=[months[key] for key in sorted(months)],
+        departments=departments,
+        tags=tags,
     )
 
 
@@ -246,3 +279,79 @@ def _month(months: dict[str, MonthFigures], day: date) -> MonthFigures:
     key = f"{day:%Y-%m}"
     months[key].month = key
     return months[key]
+
+
+BREAKDOWN_FIGURES = ("concerns", "answered", "answered_on_time", "overdue")
+
+
+@dataclass
+class _Row:
+    label: str
+    people: set = field(default_factory=set)
+    concerns: set = field(default_factory=set)
+    figures: Counter = field(default_factory=Counter)
+
+    def count(self, concern_id, facts: tuple[bool, bool, bool]) -> None:
+        if concern_id in self.concerns:
+            return
+        self.concerns.add(concern_id)
+        self.figures["concerns"] += 1
+        for name, fact in zip(BREAKDOWN_FIGURES[1:], facts, strict=True):
+            self.figures[name] += fact
+
+    def group(self, key) -> Group:
+        figures = {name: self.figures[name] for name in BREAKDOWN_FIGURES}
+        return Group(key=key, label=self.label, people=frozenset(self.people), figures=figures)
+
+
+def _breakdowns(today: date) -> tuple[Breakdown, Breakdown]:
+    """The breakdowns by department and by tag, in two queries (see the module's
+    docstring for what each row counts)."""
+    departments: dict[int, _Row] = {}
+    members = User.objects.filter(is_active=True, department__isnull=False).values_list(
+        "department_id", "department__name", "pk"
+    )
+    for department_id, name, person_id in members:
+        departments.setdefault(department_id, _Row(name)).people.add(person_id)
+    tags: dict[int, _Row] = {}
+    # One row per (concern, tag), or one with no tag: a single query for both.
+    rows = Concern.objects.filter(status__in=LISTED_STATUSES).values_list(
+        "pk",
+        "department_id",
+        "department__name",
+        "author_id",
+        "author__department_id",
+        "author__department__name",
+        "status",
+        "response_due_on",
+        "response__first_published_at",
+        "response__first_due_on",
+        "tags__pk",
+        "tags__name",
+    )
+    for row in rows:
+        concern_id, named_id, named_name, author_id, home_id, home_name = row[:6]
+        status, due_on, first_published, first_due_on, tag_id, tag_name = row[6:]
+        published_on = timezone.localdate(first_published) if first_published else None
+        facts = (
+            published_on is not None,
+            published_on is not None and (first_due_on is None or published_on <= first_due_on),
+            status == Status.RESPONSE_DUE and due_on is not None and due_on < today,
+        )
+        # An anonymous concern has no author, so it can only count where it names one.
+        department_id, name = (named_id, named_name) if named_id else (home_id, home_name)
+        if department_id is not None:
+            departments.setdefault(department_id, _Row(name)).count(concern_id, facts)
+        if tag_id is not None:
+            tag = tags.setdefault(tag_id, _Row(tag_name))
+            tag.count(concern_id, facts)
+            if author_id is not None:
+                tag.people.add(author_id)
+    return (
+        breakdown(row.group(key) for key, row in sorted(departments.items(), key=_by_label)),
+        breakdown(row.group(key) for key, row in sorted(tags.items(), key=_by_label)),
+    )
+
+
+def _by_label(item: tuple[int, _Row]) -> tuple[str, int]:
+    return item[1].label.casefold(), item[0]

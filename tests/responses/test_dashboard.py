@@ -1,5 +1,7 @@
 """The accountability dashboard: per-leader figures computed from the records, public
-inside the company, in a fixed number of queries however many leaders and concerns."""
+inside the company, figures by department and by tag, in a fixed number of queries
+however many leaders and concerns. Which department or tag rows are hidden is tested
+in tests/security/test_small_groups.py; here the groups are all large enough."""
 
 import re
 
@@ -11,7 +13,7 @@ from django.urls import reverse
 from concerns import services as concern_services
 from responses import services
 from responses.models import CommitmentStatus, RatingValue
-from responses.selectors import accountability_dashboard
+from responses.selectors import BREAKDOWN_FIGURES, accountability_dashboard
 from tests import factories
 from tests.responses import (
     DAY_ONE,
@@ -141,6 +143,101 @@ def test_the_dashboard_page_shows_every_leaders_figures(client, scenario):
     assert row_cells(text, "Cy Idle") == ["0", "0", "0", "–", "0", "0", "0", "0", "–"]
 
 
+# Figures by department and by tag ---------------------------------------------------
+
+
+@pytest.fixture
+def organisation(monkeypatch, settings):
+    """Two departments and two tags, with every group of at least two people, the
+    smallest group size this fixture sets. Ten days to respond; read on day 20.
+
+    Harbour: c1 named by one of its people, answered on day 3 (on time); c2 anonymous,
+             names Harbour, overdue. Tagged Safety.
+    Lantern: c3 named by a Harbour person but names Lantern, open (Safety); c4 named
+             by a Lantern person, answered on day 15 (late); c7 by another Lantern
+             person, open. c4 and c7 are tagged Pay.
+    Nowhere: c5 anonymous and names no department; c6 waits for a moderator.
+    """
+    settings.ANONYMITY_MIN_GROUP_SIZE = 2
+    rules(days=10)
+    leader, moderator = factories.leader(), factories.moderator()
+    harbour = factories.department("Harbour Ops Qx", size=6)
+    lantern = factories.department("Lantern Lab Qx", size=5)
+    safety, pay = factories.tag("Safety"), factories.tag("Pay")
+    h = list(harbour.members.order_by("pk"))
+    lantern_people = list(lantern.members.order_by("pk"))
+    on_day(monkeypatch, 0)
+    c1 = due_concern(leader=leader, moderator=moderator, author=h[0], tags=[safety])
+    due_concern(leader=leader, anonymous=True, department=harbour, tags=[safety])
+    factories.open_concern(author=h[1], department=lantern, tags=[safety])
+    c4 = due_concern(leader=leader, author=lantern_people[0], tags=[pay])
+    factories.open_concern(anonymous=True)
+    factories.submission(author=h[2])
+    factories.open_concern(author=lantern_people[1], tags=[pay])
+    on_day(monkeypatch, 3)
+    publish(c1, leader)
+    on_day(monkeypatch, 15)
+    publish(c4, leader)
+    on_day(monkeypatch, 20)
+
+
+def shown(breakdown) -> dict[str, tuple[int, ...]]:
+    return {
+        group.label: (group.people, *(group.figures[name] for name in BREAKDOWN_FIGURES))
+        for group in breakdown.shown
+    }
+
+
+def test_a_department_counts_the_concerns_naming_it_and_those_its_people_raised_by_name(
+    organisation,
+):
+    departments = accountability_dashboard().departments
+
+    # people, concerns, answered, answered on time, overdue now
+    assert shown(departments) == {
+        "Harbour Ops Qx": (6, 2, 1, 1, 1),
+        "Lantern Lab Qx": (5, 3, 1, 0, 0),
+    }
+    assert departments.hidden == 0
+
+
+def test_a_tag_counts_its_concerns_and_only_the_people_who_raised_them_by_name(organisation):
+    tags = accountability_dashboard().tags
+
+    # Safety has three concerns, one of them anonymous: two people are known.
+    assert shown(tags) == {"Pay": (2, 2, 1, 0, 0), "Safety": (2, 3, 1, 1, 1)}
+    assert tags.hidden == 0
+
+
+def test_the_dashboard_page_shows_the_figures_by_department_and_by_tag(client, organisation):
+    client.force_login(factories.person())
+
+    text = page_text(client.get(reverse("responses:dashboard")))
+
+    assert row_cells(text, "Harbour Ops Qx") == ["6", "2", "1", "1", "1"]
+    assert row_cells(text, "Lantern Lab Qx") == ["5", "3", "1", "0", "0"]
+    assert row_cells(text, "Pay") == ["2", "2", "1", "0", "0"]
+    assert row_cells(text, "Safety") == ["2", "3", "1", "1", "1"]
+    assert "other department" not in text and "other tag" not in text
+
+
+def test_concerns_waiting_for_a_moderator_rejected_or_withdrawn_count_nowhere(monkeypatch):
+    harbour = factories.department("Harbour Ops Qx", size=6)
+    safety = factories.tag("Safety")
+    moderator = factories.moderator()
+    author = harbour.members.first()
+    factories.submission(author=author, tags=[safety])
+    rejected = factories.submission(author=author, tags=[safety]).concern
+    concern_services.concern_reject(concern=rejected, moderator=moderator, reason="Spam.")
+    withdrawn = factories.submission(anonymous=True, department=harbour, tags=[safety])
+    concern_services.concern_withdraw_by_receipt(receipt=withdrawn.receipt)
+
+    dashboard = accountability_dashboard()
+
+    assert shown(dashboard.departments) == {"Harbour Ops Qx": (6, 0, 0, 0, 0)}
+    assert not dashboard.tags
+
+
 def late_answer_then_escalated(monkeypatch):
     """Due on day 0 by day 10, answered on day 15, rated not answered on day 20 and so
     due again by day 30, and on day 35 still not answered anew."""
@@ -180,13 +277,26 @@ def test_an_escalation_does_not_rewrite_how_late_the_first_answer_was(monkeypatc
 
 
 def build(monkeypatch, *, leaders: int, concerns_each: int) -> None:
+    """Per leader: a department of five, a tag, and concerns named and anonymous in
+    both, so that every breakdown has rows to show."""
     rules(days=10)
     moderator = factories.moderator()
     on_day(monkeypatch, 0)
     for n in range(leaders):
         leader = factories.leader()
+        department, tag = factories.department(size=5), factories.tag()
+        people = list(department.members.all())
         for m in range(concerns_each):
-            concern = due_concern(leader=leader, moderator=moderator)
+            concern = due_concern(
+                leader=leader,
+                moderator=moderator,
+                tags=[tag],
+                **(
+                    {"anonymous": True, "department": department}
+                    if m % 2
+                    else {"author": people[m % 5]}
+                ),
+            )
             if m % 3 == 2:
                 continue  # left unanswered
             publish(concern, leader)
@@ -203,15 +313,20 @@ def build(monkeypatch, *, leaders: int, concerns_each: int) -> None:
 @pytest.mark.parametrize(
     ("leaders", "concerns_each"), [(2, 1), (10, 4)], ids=["2 leaders", "10 leaders"]
 )
-def test_the_dashboard_runs_four_queries_however_much_there_is(
+def test_the_dashboard_runs_six_queries_however_much_there_is(
     monkeypatch, django_assert_num_queries, leaders, concerns_each
 ):
     build(monkeypatch, leaders=leaders, concerns_each=concerns_each)
 
-    with django_assert_num_queries(4):
+    # Four for the leaders and months, two for the breakdowns by department and tag.
+    with django_assert_num_queries(6):
         dashboard = accountability_dashboard()
 
     assert sum(f.assigned for f in dashboard.leaders) == leaders * concerns_each
+    assert sum(g.figures["concerns"] for g in dashboard.departments.shown) == (
+        leaders * concerns_each
+    )
+    assert len(dashboard.departments.shown) == leaders
 
 
 def test_the_dashboard_page_runs_as_many_queries_for_ten_leaders_as_for_two(client, monkeypatch):
