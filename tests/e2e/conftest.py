@@ -10,6 +10,7 @@ Tests marked `e2e` need Chromium at /usr/bin/chromium (never downloaded): they s
 a laptop without it and fail in CI (CI=true), where it must be there.
 """
 
+import asyncio
 import os
 import threading
 from contextlib import contextmanager
@@ -21,7 +22,9 @@ from django.db import connections
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-results" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+STEP_SCREENSHOTS = ROOT / "test-results" / "screenshots"
 STARTUP_TIMEOUT = 10
 
 
@@ -111,26 +114,91 @@ def _end_server_connections(django_db_blocker) -> None:
         )
 
 
-@pytest.fixture
-def chromium():
-    """Returns a context manager that runs Chromium. Prepare data before entering it
-    and check the database after leaving it: while Playwright's sync API runs, the
-    main thread counts as async and Django's ORM refuses to run there."""
-    from playwright.sync_api import sync_playwright
+class SharedChromium:
+    """One Chromium for every browser test of this package, entered per test with
+    `with chromium() as browser:`.
+
+    Playwright's sync API drives the browser from an event loop that it keeps marked
+    as running on the main thread between calls, and Django's ORM refuses to run
+    while a loop is marked running there (SynchronousOnlyOperation). The loop is in
+    fact suspended between calls, so this marks it running only inside `with
+    chromium()`, where the page calls happen, and clears the mark outside, where the
+    test prepares data and checks the database (and pytest-django flushes it).
+    Inside the block, `with chromium.django():` does the same for a moment of ORM
+    work in the middle of a journey."""
+
+    def __init__(self, browser, loop):
+        self.browser = browser
+        self.loop = loop
 
     @contextmanager
-    def running():
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    def __call__(self):
+        asyncio._set_running_loop(self.loop)
+        try:
+            yield self.browser
+        finally:
             try:
-                yield browser
+                for context in self.browser.contexts:
+                    context.close()  # every test starts without cookies or pages
             finally:
-                browser.close()
+                asyncio._set_running_loop(None)
 
-    return running
+    @contextmanager
+    def django(self):
+        asyncio._set_running_loop(None)
+        try:
+            yield
+        finally:
+            asyncio._set_running_loop(self.loop)
+
+
+@pytest.fixture(scope="package")
+def _shared_chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        shared = SharedChromium(browser, asyncio.get_running_loop())
+        asyncio._set_running_loop(None)
+        try:
+            yield shared
+        finally:
+            asyncio._set_running_loop(shared.loop)
+            browser.close()
+
+
+@pytest.fixture
+def chromium(_shared_chromium) -> SharedChromium:
+    """Call it to enter the shared browser: `with chromium() as browser:`. Prepare data
+    before entering and check the database after leaving, or inside `with
+    chromium.django():`."""
+    return _shared_chromium
 
 
 @pytest.fixture
 def screenshots() -> Path:
+    """docs/screenshots, which the README shows: the browser tests keep it current.
+    Only pages built from fixed data (names, titles, dates on a stopped clock) go
+    here; what is random by nature (hashes, receipts) still differs between runs."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS
+
+
+@pytest.fixture
+def step_screenshots() -> Path:
+    """test-results/screenshots: pictures of the steps of a test, to look at when it
+    fails; not for the README."""
+    STEP_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return STEP_SCREENSHOTS
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Stops the product's clock: `clock(day, hour)` sets it, for the server's threads
+    too (they share the process), so dates on the pages are the same on every run."""
+    from tests.responses import travel_to
+
+    def set_to(day, hour: int = 12, minute: int = 0):
+        return travel_to(monkeypatch, day, hour=hour, minute=minute)
+
+    return set_to

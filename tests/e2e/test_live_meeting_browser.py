@@ -57,7 +57,7 @@ class Tab:
 
 @pytest.mark.e2e
 def test_two_browsers_watch_a_meeting_the_moderator_runs_from_the_console(
-    asgi_live_server, chromium, screenshots
+    asgi_live_server, chromium, step_screenshots
 ):
     from playwright.sync_api import expect
 
@@ -106,7 +106,7 @@ def test_two_browsers_watch_a_meeting_the_moderator_runs_from_the_console(
             expect(page.locator("#meeting-status")).to_have_text("Live")
             expect(page.locator("#current-title")).to_have_text("Parking spaces at the new office")
             expect(page.locator("#current-votes")).to_have_text("2 votes")
-        audience.screenshot(path=screenshots / "meeting-audience-live.png", full_page=True)
+        audience.screenshot(path=step_screenshots / "meeting-audience-live.png", full_page=True)
 
         voter.goto(parking.get_absolute_url())
         voter.get_by_role("button", name="Support this concern").click()
@@ -114,7 +114,7 @@ def test_two_browsers_watch_a_meeting_the_moderator_runs_from_the_console(
         for page in (audience, presenter):
             expect(page.locator("#current-votes")).to_have_text("3 votes")
         expect(audience.locator(f'#agenda [data-item="{first.pk}"] [data-votes]')).to_have_text("3")
-        presenter.screenshot(path=screenshots / "meeting-presenter-votes.png", full_page=True)
+        presenter.screenshot(path=step_screenshots / "meeting-presenter-votes.png", full_page=True)
 
         console.get_by_role("button", name="Mark current item discussed").click()
         expect(audience.locator(f'#agenda [data-item="{first.pk}"]')).to_have_class(
@@ -128,19 +128,21 @@ def test_two_browsers_watch_a_meeting_the_moderator_runs_from_the_console(
         expect(audience.locator(f'#agenda [data-item="{first.pk}"] [data-state]')).to_have_text(
             "Discussed"
         )
-        console.screenshot(path=screenshots / "meeting-console-next-item.png", full_page=True)
+        console.screenshot(path=step_screenshots / "meeting-console-next-item.png", full_page=True)
 
         voter.goto(canteen.get_absolute_url())
         voter.get_by_role("button", name="Support this concern").click()
         for page in (audience, presenter):
             expect(page.locator("#current-votes")).to_have_text("2 votes")
-        audience.screenshot(path=screenshots / "meeting-audience-next-item.png", full_page=True)
+        audience.screenshot(
+            path=step_screenshots / "meeting-audience-next-item.png", full_page=True
+        )
 
         console.get_by_role("button", name="End the meeting").click()
         expect(presenter.locator("#current-title")).to_have_text("Thank you")
         expect(audience.locator("#current-title")).to_have_text("The meeting has ended.")
         expect(audience.locator("#meeting-status")).to_have_text("Ended")
-        presenter.screenshot(path=screenshots / "meeting-presenter-ended.png", full_page=True)
+        presenter.screenshot(path=step_screenshots / "meeting-presenter-ended.png", full_page=True)
 
         assert tabs["audience"].never_reloaded() and tabs["presenter"].never_reloaded()
         problems = {who: tab.problems for who, tab in tabs.items() if tab.problems}
