@@ -296,6 +296,10 @@ def _receipt_page(
         "concerns/receipt_status.html",
         {
             "detail": selectors.receipt_detail(concern=concern),
+            # The written response, read-only: the submitter holds only the receipt.
+            "rv": response_selectors.response_view(concern=concern, viewer=None)
+            if concern.is_public
+            else None,
             "receipt": receipt,
             "reply_form": ReceiptReplyForm(initial={"receipt": receipt}),
             "error": error,
