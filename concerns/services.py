@@ -157,6 +157,21 @@ def _event_record(
     return event
 
 
+def _note_record(
+    concern: Concern, *, actor: User | None, note: str, date_only: bool = False
+) -> ConcernEvent:
+    """A line in the concern's history that changes no status (so no ledger entry)."""
+    return _event_record(
+        concern,
+        from_status=concern.status,
+        to_status=concern.status,
+        actor=actor,
+        note=note,
+        by_anonymous_submitter=False,
+        date_only=date_only,
+    )
+
+
 def _require_moderator(person: User) -> None:
     if not person.can_moderate:
         raise NotAllowed("Only moderators can review concerns.")
@@ -260,13 +275,10 @@ def concern_approve(*, concern: Concern, moderator: User, at_once: bool = False)
             )
         concern.approved_by = moderator
         concern.save(update_fields=["approved_by"])
-        _event_record(
+        _note_record(
             concern,
-            from_status=concern.status,
-            to_status=concern.status,
             actor=moderator,
             note="Approved: published with the next batch of anonymous concerns.",
-            by_anonymous_submitter=False,
         )
         return concern
     _publish(concern, actor=moderator, at=timezone.now())
@@ -649,13 +661,10 @@ def concern_assign_leader(*, concern: Concern, moderator: User, leader: User) ->
         )
     concern.accountable_leader = leader
     concern.save(update_fields=["accountable_leader"])
-    _event_record(
+    _note_record(
         concern,
-        from_status=concern.status,
-        to_status=concern.status,
         actor=moderator,
         note=f"{leader.display_name} is accountable for the written response.",
-        by_anonymous_submitter=False,
     )
     return concern
 
@@ -703,13 +712,10 @@ def deadlines_enforce(*, today=None) -> int:
     for concern in overdue:
         concern.deadline_missed_on = today
         concern.save(update_fields=["deadline_missed_on"])
-        _event_record(
+        _note_record(
             concern,
-            from_status=concern.status,
-            to_status=concern.status,
             actor=None,
             note=f"The response deadline of {concern.response_due_on:%-d %b %Y} was missed.",
-            by_anonymous_submitter=False,
             date_only=True,
         )
         leader = concern.accountable_leader
