@@ -335,19 +335,24 @@ def publication_batch(*, now=None) -> Batch:
         )
     held = list(Concern.objects.select_for_update().filter(announcement_held=True))
     shuffle(held)
+    announced = 0
     for concern in held:
         concern.announcement_held = False
         concern.save(update_fields=["announcement_held"])
         if concern.status != Status.RESPONSE_DUE:
             continue  # answered before the batch: the response announced itself
+        # Keyed by the history entry that made it due, so a concern due again later
+        # (even the same day) is announced again, and a retried batch is not.
+        made_due = concern.events.filter(to_status=Status.RESPONSE_DUE).latest("sequence")
         events.concern_response_due(concern)
         followers_notify(
             concern=concern,
-            event_key=f"response-due:{concern.pk}:{concern.response_due_since}",
+            event_key=f"concern-event:{made_due.pk}",
             headline="A written response is now due"
             + (f" by {concern.response_due_on:%-d %b %Y}." if concern.response_due_on else "."),
         )
-    return Batch(published=len(waiting), announced=len(held))
+        announced += 1
+    return Batch(published=len(waiting), announced=announced)
 
 
 @transaction.atomic

@@ -15,6 +15,7 @@ from django.http import HttpRequest
 
 from concerns.anonymity import keyed_hash
 from concerns.errors import RateLimited
+from config.cache import UNREACHABLE, unreachable
 
 CLIENT_BUCKETS = 4096
 
@@ -31,14 +32,19 @@ def _count(key: str, period: int) -> int:
 
     On Redis this is one round trip (INCR, and EXPIRE only if the key has no expiry
     yet, pipelined): every API request passes through here, so it must be cheap.
-    Other caches (the embedded locmem default) use add + incr."""
+    Other caches (the embedded locmem default) use add + incr. While Redis is
+    unreachable nothing is counted (config/cache.py)."""
     client = _redis_client(key)
     if client is not None:
         full_key = caches["default"].make_and_validate_key(key)
         pipeline = client.pipeline(transaction=True)
         pipeline.incr(full_key)
         pipeline.expire(full_key, period * 2, nx=True)
-        count, _ = pipeline.execute()
+        try:
+            count, _ = pipeline.execute()
+        except UNREACHABLE as error:
+            unreachable(error)  # Redis is down: the limit opens rather than the site
+            return 0
         return int(count)
     cache.add(key, 0, timeout=period * 2)
     try:
@@ -137,4 +143,16 @@ def sign_in_limit(request: HttpRequest, username: str) -> None:
         per_period=settings.SIGN_INS_PER_MINUTE,
         period=60,
         message=message,
+    )
+
+
+def question_limit(request: HttpRequest) -> None:
+    """Live questions asked by one person, named or anonymous, counted like
+    submissions under a keyed hash of (hour, person): never their id or address."""
+    limit(
+        scope="question",
+        bucket=person_bucket(request, "question"),
+        per_period=settings.LIVE_QUESTIONS_PER_HOUR,
+        period=3600,
+        message="Too many questions in the last hour. Please wait before asking another.",
     )

@@ -338,9 +338,7 @@ def test_the_receipt_page_shows_status_history_and_conversation(client, anonymou
 
 
 def test_the_receipt_page_shows_the_vote_count_once_public(client, anonymous_concern):
-    concern = services.concern_approve(
-        concern=anonymous_concern.concern, moderator=factories.moderator()
-    )
+    concern = factories.published(anonymous_concern.concern, factories.moderator())
     services.vote_cast(concern=concern, voter=factories.person())
 
     response = look_up(client, anonymous_concern.receipt)
@@ -369,8 +367,8 @@ def test_staff_ask_on_the_concern_page_and_the_submitter_answers_by_receipt(
 ):
     concern = anonymous_concern.concern
     if asker_role == "leader":
-        # Leaders see a concern once it is public.
-        services.concern_approve(concern=concern, moderator=factories.moderator())
+        # Leaders see a concern once it is public: after the batch that publishes it.
+        factories.published(concern, factories.moderator())
     asker = factories.person(role=asker_role, first_name="Avery", last_name="Asker")
     client.force_login(asker)
 
@@ -404,9 +402,7 @@ def test_staff_ask_on_the_concern_page_and_the_submitter_answers_by_receipt(
 def test_an_employee_cannot_read_the_conversation_of_someone_elses_concern(
     client, anonymous_concern
 ):
-    concern = services.concern_approve(
-        concern=anonymous_concern.concern, moderator=factories.moderator()
-    )
+    concern = factories.published(anonymous_concern.concern, factories.moderator())
     services.message_ask(concern=concern, author=factories.moderator(), body="Which team?")
     client.force_login(factories.person())
 

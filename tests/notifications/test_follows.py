@@ -208,8 +208,13 @@ def test_voting_never_follows_a_concern(client, concern, django_capture_on_commi
 
     assert Concern.objects.get(pk=concern.pk).vote_count == 1
     assert not Follow.objects.exists()
+    follower = factories.person()
+    services.follow(person=follower, concern=concern)
     with django_capture_on_commit_callbacks(execute=True):
         concern_services.concern_require_response(concern=concern, actor=None, note="Due.")
+        # Support made it due, so followers hear of it with the publication batch.
+        concern_services.publication_batch()
+    assert follower.email in outbox_recipients()
     assert voter.email not in outbox_recipients()
 
 
@@ -222,6 +227,7 @@ def test_an_anonymous_submission_never_follows_on_anyones_behalf(client, moderat
     [concern] = Concern.objects.all()
     client.force_login(moderator)
     client.post(reverse("concerns:moderate", args=[concern.pk, "approve"]))
+    concern_services.publication_batch()  # what publishes an approved anonymous concern
 
     assert Concern.objects.get(pk=concern.pk).status == Status.OPEN
     assert not Follow.objects.exists()
@@ -248,7 +254,7 @@ def test_an_anonymous_submitters_own_withdrawal_sends_no_mail_at_that_moment(
     receipt = re.search(r'<p class="receipt"[^>]*>([^<]*)</p>', issued.content.decode())[1]
     client.logout()
     concern = Concern.objects.get()
-    concern = concern_services.concern_approve(concern=concern, moderator=moderator)
+    concern = factories.published(concern, moderator)
     services.follow(person=factories.person(), concern=concern)
 
     with django_capture_on_commit_callbacks(execute=True):

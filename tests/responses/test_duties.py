@@ -10,6 +10,7 @@ from concerns import services as concern_services
 from concerns.errors import InvalidInput, NotAllowed
 from concerns.models import LeaderRoute, Status
 from concerns.tasks import enforce_response_deadlines
+from ledger.services import ledger_flush_deferred
 from responses.tasks import mark_missed_commitments
 from tests import factories
 from tests.responses import (
@@ -46,15 +47,21 @@ def test_reaching_the_vote_threshold_makes_a_written_response_due_by_the_deadlin
     assert concern.response_due_on == days_after(DAY_ONE, 10)
     event = concern.events.order_by("-sequence").first()
     assert event.note == "Reached 3 votes: a written response is now due."
-    # Nobody decided it and the deciding vote is nobody's business: the date only.
+    # Nobody decided it and the deciding vote is nobody's business: the date only,
+    # and its ledger entry waits for the shuffled batch, so the chain cannot time it.
     assert event.actor is None and event.occurred_at is None
-    assert ledger_payloads("concern.status")[-1] == {
+    made_due = {
         "concern": str(concern.pk),
         "from": "open",
         "to": "response_due",
         "on": DAY_ONE.isoformat(),
         "by": None,
     }
+    assert made_due not in ledger_payloads("concern.status")
+
+    ledger_flush_deferred()
+
+    assert ledger_payloads("concern.status")[-1] == made_due
 
 
 def test_a_concern_that_became_due_shows_the_deadline_on_its_page(client, monkeypatch):

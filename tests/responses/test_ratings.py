@@ -9,6 +9,7 @@ from django.urls import reverse
 from accounts.models import User
 from concerns.errors import IllegalTransition, InvalidInput
 from concerns.models import Status
+from ledger.services import ledger_flush_deferred
 from responses import services
 from responses.models import Rating, RatingValue
 from tests import factories
@@ -156,6 +157,11 @@ def test_five_raters_with_a_majority_not_answered_make_a_new_response_due(answer
     assert concern.events.order_by("-sequence").first().note == (
         "3 of 5 staff said version 1 did not answer the concern: a new response is due."
     )
+    # The deciding rating must not be timable: the ledger hears of it with the batch.
+    assert ledger_payloads("concern.status")[-1]["to"] == "answered"
+
+    ledger_flush_deferred()
+
     assert ledger_payloads("concern.status")[-1]["to"] == "response_due"
 
 

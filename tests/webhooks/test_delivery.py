@@ -17,7 +17,6 @@ import pytest
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from concerns import services as concern_services
 from config.celery import app as celery_app
 from tests import factories
 from tests.webhooks import SECRET, endpoint
@@ -117,10 +116,11 @@ def moderator(db):
 
 
 def _publish_concern(moderator, capture, **extra):
-    """Approves a concern and runs what its transaction queued on commit."""
+    """Publishes a concern (an anonymous one with the publication batch, which is what
+    publishes it) and runs what the transactions queued on commit."""
     concern = factories.submission(**extra).concern
     with capture(execute=True):
-        concern_services.concern_approve(concern=concern, moderator=moderator)
+        factories.published(concern, moderator)
     return concern
 
 
