@@ -9,13 +9,23 @@ Each state message carries `seq` and `at` (the server's clock when it built the
 state); the client notes when it arrived. Publish-to-receive latency is
 arrival - at (same machine, same clock). An update is *missed* by a client when any
 client received its seq and this one did not; *out of order* when its seq is lower
-than one the client already had. Changes no client ever received are counted too.
+than one the client already had. Changes no client ever received are counted too;
+a change published only as part of the next state (two changes that committed close
+together, whose publishers both read the newer state) is counted as coalesced: every
+client saw it, in the same state.
 
 Sizes: 100, 500, 1,000, 2,000 clients (full); 100 and 500 (--short). Each size is a
 fresh set of connections to the same server; changes come every --interval seconds.
 
     .venv/bin/python bench/fanout.py            # full: 100/500/1000/2000, 40 changes each
     .venv/bin/python bench/fanout.py --short    # 100/500, 16 changes each
+    .venv/bin/python bench/fanout.py --layer list   # compare channel-layer backends
+
+--layer chooses the channels_redis backend (the product's CHANNEL_LAYER_PUBSUB
+setting): `list` is RedisChannelLayer (each group message is pushed to a Redis sorted
+set per server process and popped there), `pubsub` is RedisPubSubChannelLayer (one
+Redis PUBLISH per group message, delivered once to every subscribed process). Without
+it the server runs with the product's default.
 
 Target (issue 8): 2,000 clients, zero missed, p95 under 500 ms; server memory for
 2,000 clients under 1 GB in all.
@@ -26,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -56,9 +67,9 @@ def main() -> list[Row]:
     parser.add_argument("--changes", type=int)
     parser.add_argument("--interval", type=float, default=0.5)
     parser.add_argument(
-        "--channels-fix",
-        action="store_true",
-        help="run with the proposed channel-layer socket timeout (bench/settings.py)",
+        "--layer",
+        choices=["list", "pubsub"],
+        help="channel-layer backend for the server (default: the product's default)",
     )
     args = parser.parse_args()
     sizes = [
@@ -100,8 +111,8 @@ def main() -> list[Row]:
 
     results = []
     extra = {}
-    if args.channels_fix:
-        extra["BENCH_CHANNELS_SOCKET_TIMEOUT"] = "30"
+    if args.layer:
+        extra = {"CHANNEL_LAYER_PUBSUB": "1" if args.layer == "pubsub" else "0"}
     with Server(log="fanout-server", **extra) as server:
         for size in sizes:
             results.append(asyncio.run(_phase(server, plan, size, changes, args.interval)))
@@ -155,7 +166,11 @@ async def _phase(server, plan, size: int, changes: int, interval: float) -> dict
     watchers = [Watcher(k) for k in plan["audience_keys"][:size]]
     connector = aiohttp.TCPConnector(limit=0)
     result = {"size": size}
-    async with aiohttp.ClientSession(connector=connector) as session:
+    votes_connector = aiohttp.TCPConnector(force_close=True)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        aiohttp.ClientSession(connector=votes_connector) as vote_session,
+    ):
         with Sampler(server.pids) as sampler, SelfCpu() as client_cpu:
             started = time.monotonic()
             tasks, readies = [], []
@@ -191,8 +206,13 @@ async def _phase(server, plan, size: int, changes: int, interval: float) -> dict
             result["bare_p50"] = bare.pct(50)
             await asyncio.sleep(0.5)
             start_seq = max([w.snapshot_seq or 0 for w in watchers] + [driver.snapshot_seq or 0])
+            load_before = os.getloadavg()[0]
             change_sampler = Sampler(server.pids)
             change_sampler.__enter__()
+            # From the first change until the last update arrived: the server's CPU
+            # per delivered message, a cost that other load on the machine hardly moves.
+            delivery_sampler = Sampler(server.pids)
+            delivery_sampler.__enter__()
             items = plan["items"]
             current = _current_index(plan, driver)
             vote_status = {}
@@ -204,11 +224,8 @@ async def _phase(server, plan, size: int, changes: int, interval: float) -> dict
                 else:
                     token = plan["voter_tokens"].pop()
                     vote_url = f"{server.base}/api/v1/concerns/{items[current][1]}/vote/"
-                    async with session.post(
-                        vote_url, headers={"Authorization": f"Bearer {token}"}
-                    ) as r:
-                        await r.read()
-                        vote_status[r.status] = vote_status.get(r.status, 0) + 1
+                    status = await _vote(vote_session, vote_url, token)
+                    vote_status[status] = vote_status.get(status, 0) + 1
                 await asyncio.sleep(max(0.0, interval - (time.monotonic() - t0)))
             change_sampler.__exit__(None, None, None)
             # Bounded wait for the last update to reach everyone.
@@ -221,6 +238,8 @@ async def _phase(server, plan, size: int, changes: int, interval: float) -> dict
                 if all((w.seqs and w.seqs[-1] >= final) or w.error for w in watchers):
                     break
                 await asyncio.sleep(0.2)
+            delivery_sampler.__exit__(None, None, None)
+            load_after = os.getloadavg()[0]
             redis_rss = redis.Redis.from_url(common.BENCH_ENV["REDIS_URL"]).info("memory")[
                 "used_memory_rss"
             ]
@@ -231,18 +250,33 @@ async def _phase(server, plan, size: int, changes: int, interval: float) -> dict
         | {
             "sampler": sampler,
             "change_cpu": change_sampler.cpu_share,
+            "delivery_cpu_s": delivery_sampler.cpu_seconds,
+            "load": (load_before, load_after),
             "client_cpu": client_cpu.share,
             "redis_rss": redis_rss,
             "vote_status": vote_status,
         }
     )
+    result["cpu_per_message_us"] = (
+        result["delivery_cpu_s"] / result["messages"] * 1e6 if result["messages"] else float("nan")
+    )
     print(
         f"  fan-out {size}: p50 {ms(result['p50'])} ms, p95 {ms(result['p95'])} ms, "
         f"missed {result['missed']}, out of order {result['out_of_order']}, "
-        f"server peak {mb(sampler.peak_total)} MB",
+        f"server peak {mb(sampler.peak_total)} MB, "
+        f"server CPU {result['cpu_per_message_us']:.0f} us per delivered message, "
+        f"load average {result['load'][0]:.1f} -> {result['load'][1]:.1f}",
         flush=True,
     )
     return result
+
+
+async def _vote(session, url: str, token: str):
+    """One vote, on a connection of its own: a kept-alive one that the server closed
+    while the loop was busy (uvicorn closes idle ones after 5 s) would fail."""
+    async with session.post(url, headers={"Authorization": f"Bearer {token}"}) as r:
+        await r.read()
+        return r.status
 
 
 def _current_index(plan, driver: Watcher) -> int:
@@ -289,9 +323,15 @@ def _score(watchers, driver, start_seq, changes) -> dict:
         duplicates += w.duplicates
         errors += 1 if w.error else 0
         latencies.extend(w.latencies)
+    # A state is whole: the one numbered N shows every change up to N. Two changes
+    # that commit close together may go out as one state (both publishers read the
+    # newer one): the skipped number reached nobody, and every client still saw the
+    # change. Only changes beyond the newest state anyone received were never received.
+    newest = max(published, default=start_seq)
     return {
         "published": len(published),
-        "never_received": max(0, changes - len(published)),
+        "coalesced": (newest - start_seq) - len(published),
+        "never_received": max(0, changes - (newest - start_seq)),
         "missed": missed,
         "out_of_order": out_of_order,
         "duplicates": duplicates,
@@ -308,8 +348,8 @@ def _report(args, results, changes) -> list[Row]:
     rows = []
     for r in results:
         size, sampler = r["size"], r["sampler"]
-        fix = ", channels fix" if args.channels_fix else ""
-        name = f"3 fan-out ({size} clients, {changes} changes{fix})"
+        layer = f", {args.layer} layer" if args.layer else ""
+        name = f"3 fan-out ({size} clients, {changes} changes{layer})"
         memory = (
             f"server {mb(sampler.peak_total)} MB (worker {mb(sampler.peak_one)} MB), "
             f"redis {mb(r['redis_rss'])} MB"
@@ -330,6 +370,7 @@ def _report(args, results, changes) -> list[Row]:
                 met=r["missed"] == 0 and r["out_of_order"] == 0 and r["never_received"] == 0,
                 peak_memory=(
                     f"{r['messages']:,} messages, {r['published']} seqs published, "
+                    f"{r['coalesced']} coalesced into the next, "
                     f"{r['duplicates']} duplicate seqs, {r['errors']} client errors"
                 ),
             ),
@@ -344,6 +385,14 @@ def _report(args, results, changes) -> list[Row]:
                 target="< 1 GB server memory" if big else "",
                 met=(sampler.peak_total < 1024 * common.MB) if big else None,
                 peak_memory=memory,
+            ),
+            Row(
+                name, "server CPU per delivered message",
+                f"{r['cpu_per_message_us']:.0f}", "us",
+                peak_memory=(
+                    f"{r['delivery_cpu_s']:.1f} CPU s for {r['messages']:,} messages; "
+                    f"load average {r['load'][0]:.1f} -> {r['load'][1]:.1f} on 2 cores"
+                ),
             ),
         ]  # fmt: skip
     common.save(

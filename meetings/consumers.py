@@ -1,13 +1,17 @@
 """The live meeting over WebSockets. Signed-in staff watch; moderators and hosts may
 also drive it. Every message carries the meeting's sequence number, and a client
-that connects or asks gets a full snapshot."""
+that connects or asks gets a full snapshot.
+
+Fan-out is the hot path: one published state goes to every watching socket. A state
+event arrives already serialised (meetings.events) and touches no database, so it is
+neither re-encoded nor preceded by channels' per-message database clean-up here."""
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from concerns.errors import ConcernError, IllegalTransition, InvalidInput
 from meetings import selectors, services
-from meetings.events import drivers_group, meeting_group
+from meetings.events import drivers_group, meeting_group, state_text
 from meetings.models import AgendaItem, Meeting
 
 DRIVER_ACTIONS = {"start", "advance", "discussed", "end"}
@@ -43,6 +47,19 @@ def _drive(meeting_id, user, action: str, item_id) -> None:
 
 
 class MeetingConsumer(AsyncJsonWebsocketConsumer):
+    # The newest sequence number this socket's client was sent; older or repeated
+    # states are not sent again.
+    shown_seq = -1
+
+    async def dispatch(self, message):
+        # channels awaits close_old_connections() in a worker thread before every
+        # handler: for a state event, which reads nothing, that thread hop per client
+        # was most of the fan-out's cost. Everything else takes the usual path.
+        if message["type"] == "meeting.state":
+            await self.meeting_state(message)
+        else:
+            await super().dispatch(message)
+
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -72,7 +89,11 @@ class MeetingConsumer(AsyncJsonWebsocketConsumer):
         state = await database_sync_to_async(selectors.meeting_state)(
             meeting_id=self.meeting_id, for_drivers=self.is_driver
         )
-        await self.send_json({"type": "snapshot", **state})
+        if state is None:  # deleted while watched
+            await self.close(code=4404)
+            return
+        self.shown_seq = max(self.shown_seq, state["seq"])
+        await self.send(text_data=state_text(state, kind="snapshot"))
 
     async def receive_json(self, content, **kwargs):
         action = content.get("action") if isinstance(content, dict) else None
@@ -94,4 +115,9 @@ class MeetingConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "message": "Unknown action."})
 
     async def meeting_state(self, event):
-        await self.send_json({"type": "state", **event["state"]})
+        # A state is whole, so one not newer than what the client shows adds nothing:
+        # a publisher that read its state later, or a repeat of a coalesced one.
+        if event["seq"] <= self.shown_seq:
+            return
+        self.shown_seq = event["seq"]
+        await self.send(text_data=event["text"])

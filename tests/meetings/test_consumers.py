@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from concerns import services as concern_services
 from config.asgi import application
-from meetings import services
+from meetings import events, selectors, services
 from meetings.models import AgendaItem, LiveQuestion, Meeting, MeetingStatus
 from tests import factories
 
@@ -53,6 +53,9 @@ class Socket:
 
     async def receive(self) -> dict:
         return await self.communicator.receive_json_from(timeout=WAIT)
+
+    async def receive_text(self) -> str:
+        return await self.communicator.receive_from(timeout=WAIT)
 
     async def send(self, payload) -> None:
         if isinstance(payload, str):
@@ -278,6 +281,135 @@ def test_a_client_may_ask_for_a_snapshot_at_any_time(employee, meeting):
         await socket.close()
 
     run(scenario)
+
+
+def test_a_state_no_newer_than_the_one_shown_is_not_sent_again(moderator, employee, meeting):
+    """Two changes that commit close together may publish the same newer state twice,
+    or their states in the opposite order. Each is whole, so the client gets each
+    sequence number once, in order, and never a step back."""
+    cookie = session_cookie(employee)
+    first, second, _ = items(meeting)
+    layer = get_channel_layer()
+
+    def older_state_message():
+        state = selectors.meeting_state(meeting_id=meeting.pk, for_drivers=False)
+        return {"type": "meeting.state", "seq": state["seq"], "text": events.state_text(state)}
+
+    async def scenario():
+        socket = Socket(meeting.pk, cookie=cookie)
+        await socket.open()
+        snapshot = await socket.receive()
+        # The state the snapshot already showed, published again.
+        await layer.group_send(
+            events.meeting_group(meeting.pk), await in_thread(older_state_message)()
+        )
+        assert await socket.nothing_more()
+
+        await in_thread(services.meeting_start)(meeting=meeting, actor=moderator)
+        started = await socket.receive()
+        assert started["seq"] == snapshot["seq"] + 1
+        late = await in_thread(older_state_message)()  # read now, published after the next change
+
+        await in_thread(services.meeting_advance)(meeting=meeting, actor=moderator)
+        advanced = await socket.receive()
+        assert (advanced["seq"], advanced["current"]) == (started["seq"] + 1, second.pk)
+
+        await layer.group_send(events.meeting_group(meeting.pk), late)
+        await in_thread(events.publish_meeting_state)(meeting.pk)  # a repeat of the newest
+        assert await socket.nothing_more()
+
+        await in_thread(services.agenda_item_mark_discussed)(item=second, actor=moderator)
+        discussed = await socket.receive()
+        assert discussed["seq"] == advanced["seq"] + 1
+        assert discussed["items"][1]["discussed"] is True
+        await socket.close()
+
+    run(scenario)
+    assert fresh(meeting).current_item_id == second.pk
+
+
+def test_every_client_gets_the_state_exactly_as_it_was_serialised_once(
+    moderator, employee, meeting, monkeypatch
+):
+    """A change is serialised once per group, whatever the number of clients, and
+    each consumer sends that text as it is."""
+    cookies = [session_cookie(employee), session_cookie(factories.person())]
+    driver_cookie = session_cookie(moderator)
+    serialised = []
+    real_state_text = events.state_text
+
+    def counting_state_text(state, **kwargs):
+        text = real_state_text(state, **kwargs)
+        serialised.append(text)
+        return text
+
+    monkeypatch.setattr(events, "state_text", counting_state_text)
+
+    async def scenario():
+        audience = [Socket(meeting.pk, cookie=cookie) for cookie in cookies]
+        driver = Socket(meeting.pk, cookie=driver_cookie)
+        for socket in (*audience, driver):
+            await socket.open()
+            await socket.receive_text()
+        serialised.clear()
+        await in_thread(services.meeting_start)(meeting=meeting, actor=moderator)
+        received = [await socket.receive_text() for socket in (*audience, driver)]
+        for socket in (*audience, driver):
+            await socket.close()
+        return received
+
+    received = []
+
+    async def collect():
+        received.extend(await scenario())
+
+    run(collect)
+    audience_text, drivers_text = serialised
+    assert received == [audience_text, audience_text, drivers_text]
+    assert json.loads(audience_text)["status"] == "live"
+
+
+def test_a_state_message_reaches_the_client_without_a_database_round_trip(
+    moderator, employee, meeting, monkeypatch
+):
+    """channels closes stale database connections, in a worker thread, before every
+    message it hands a consumer. A state message reads nothing, so it skips that; a
+    client's own request (a snapshot) still gets it."""
+    cookie = session_cookie(employee)
+    import channels.consumer
+
+    cleanups = []
+    real_cleanup = channels.consumer.aclose_old_connections
+
+    async def counting_cleanup():
+        cleanups.append(1)
+        await real_cleanup()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counting_cleanup)
+
+    async def scenario():
+        socket = Socket(meeting.pk, cookie=cookie)
+        await socket.open()
+        await socket.receive()
+        cleanups.clear()
+        await in_thread(services.meeting_start)(meeting=meeting, actor=moderator)
+        await in_thread(services.meeting_advance)(meeting=meeting, actor=moderator)
+        for _ in range(2):
+            assert (await socket.receive())["type"] == "state"
+        states_cleanups = len(cleanups)
+        await socket.send({"action": "snapshot"})
+        assert (await socket.receive())["type"] == "snapshot"
+        await socket.close()
+        return states_cleanups, len(cleanups)
+
+    counts = []
+
+    async def collect():
+        counts.extend(await scenario())
+
+    run(collect)
+    assert counts[0] == 0
+    assert counts[1] >= 1
 
 
 # Driving over the socket -----------------------------------------------------------------
@@ -534,19 +666,23 @@ def test_the_audience_never_receives_pending_questions(moderator, employee, meet
 
 
 @pytest.mark.redis
+@pytest.mark.parametrize(
+    "backend",
+    ["channels_redis.pubsub.RedisPubSubChannelLayer", "channels_redis.core.RedisChannelLayer"],
+)
 def test_snapshot_state_and_reconnect_work_over_the_redis_channel_layer(
-    settings, moderator, employee, meeting
+    settings, moderator, employee, meeting, backend
 ):
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": backend,
             "CONFIG": {
-                "hosts": [os.environ["REDIS_URL"]],
+                "hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": 30}],
                 "prefix": "answerable-test-meetings",
             },
         }
     }
-    assert type(get_channel_layer()).__name__ == "RedisChannelLayer"
+    assert type(get_channel_layer()).__name__ == backend.rsplit(".", 1)[1]
     cookie = session_cookie(employee)
     driver_cookie = session_cookie(moderator)
     first, second, _ = items(meeting)
