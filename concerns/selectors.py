@@ -1,32 +1,47 @@
 """Read paths for concerns. Each runs a fixed number of queries, whatever the number
 of concerns, votes or tags (the tests pin the counts)."""
 
+import base64
+import binascii
+import json
+import math
 import re
-from dataclasses import dataclass, field
-from datetime import timedelta
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core.paginator import Page, Paginator
-from django.db import connection
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
+    CharField,
     Count,
+    Exists,
+    F,
     FloatField,
     IntegerField,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
+    StringAgg,
     Subquery,
     Value,
     When,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce
+from django.db.models.fields.tuple_lookups import (
+    Tuple,
+    TupleGreaterThan,
+    TupleIn,
+    TupleLessThan,
+)
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import Department, User
 from concerns.anonymity import voter_hash
 from concerns.errors import ConcernNotFound
 from concerns.models import (
@@ -36,6 +51,7 @@ from concerns.models import (
     VOTABLE_STATUSES,
     Concern,
     ConcernEvent,
+    ConcernTag,
     Message,
     Status,
     Tag,
@@ -59,7 +75,25 @@ class ConcernFilters:
     status: str = ""
     tag: str = ""
     q: str = ""
-    page: int = 1
+    # Where the page starts: a cursor from a previous page's links (see ConcernPage).
+    cursor: str = ""
+
+
+@dataclass
+class ConcernPage:
+    """One page of the list, found by position ("after this concern") rather than by
+    number: no page costs a count of every match or a walk past the skipped rows, so
+    the hundredth page is as quick as the first. The cursors are opaque strings."""
+
+    object_list: list[Concern]
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+    # Every tag (the filter's choices), read once with the names of the rows' tags.
+    all_tags: list[Tag] = field(default_factory=list)
+
+    @property
+    def is_only_page(self) -> bool:
+        return self.next_cursor is None and self.previous_cursor is None
 
 
 @dataclass
@@ -74,30 +108,54 @@ class ConcernDetail:
     messages: list[Message] = field(default_factory=list)
 
 
-def _department_size() -> Subquery:
-    members = (
-        User.objects.filter(department=OuterRef("department"), is_active=True)
-        .order_by()
-        .values("department")
-        .annotate(n=Count("pk"))
-        .values("n")
+def _department_large(department=None):
+    """Whether a department (the concern's, by default) has at least
+    ANONYMITY_MIN_GROUP_SIZE active people: an EXISTS that looks for the k-th active
+    member, so it reads at most k of them however large the department is."""
+    k = settings.ANONYMITY_MIN_GROUP_SIZE
+    if k <= 0:
+        return Value(True)
+    department = OuterRef("department") if department is None else department
+    members = User.objects.filter(department=department, is_active=True)
+    return Exists(members.order_by()[k - 1 : k])
+
+
+def _shown_department_name() -> Subquery:
+    """The concern's department's name where it may be named (_department_large), else
+    NULL. A subquery rather than a join, so PostgreSQL looks it up only for the rows
+    of the page, after sorting, not for every match of a search."""
+    large = (
+        Department.objects.order_by()
+        .filter(pk=OuterRef("department_id"))
+        .filter(_department_large(OuterRef("pk")))
     )
-    return Coalesce(Subquery(members, output_field=IntegerField()), Value(0))
+    return Subquery(large.values("name")[:1], output_field=CharField())
 
 
 def _show_departments(concerns) -> None:
     """Names a concern's department only where the group is large enough that naming
-    it cannot point at a person."""
+    it cannot point at a person: from the `shown_department_name` annotation (the
+    list) or the `department_large` one (a concern's page, the moderation queue)."""
     for concern in concerns:
-        large = getattr(concern, "department_size", 0) >= settings.ANONYMITY_MIN_GROUP_SIZE
-        concern.shown_department = concern.department if large else None
+        if hasattr(concern, "shown_department_name"):
+            name = concern.shown_department_name
+            shown = Department(pk=concern.department_id, name=name) if name is not None else None
+        else:
+            large = concern.department_id is not None and getattr(
+                concern, "department_large", False
+            )
+            shown = concern.department if large else None
+        concern.shown_department = shown
 
 
 def _voted_ids(viewer: User, concern_ids: list) -> set:
     if not viewer.is_authenticated or not concern_ids:
         return set()
     hashes = {voter_hash(person_id=viewer.pk, concern_id=cid): cid for cid in concern_ids}
-    found = Vote.objects.filter(concern_id__in=concern_ids, voter_hash__in=list(hashes))
+    # Exact (concern, hash) pairs: one probe of the unique index each. Two IN lists
+    # would probe every concern with every hash (25 x 25 on a page).
+    pairs = [(concern_id, hashed) for hashed, concern_id in hashes.items()]
+    found = Vote.objects.filter(TupleIn(Tuple(F("concern_id"), F("voter_hash")), pairs))
     return {hashes[h] for h in found.values_list("voter_hash", flat=True)}
 
 
@@ -130,8 +188,10 @@ def _search(queryset: QuerySet, text: str, *, any_word: bool = False) -> QuerySe
                 output_field=BooleanField(),
             )
         ).annotate(
+            # float8, not ts_rank's float4: a page cursor carries the rank through
+            # JSON and back, and only a double survives that exactly.
             rank=RawSQL(  # noqa: S611
-                f"ts_rank(concerns_concern.search_vector, {query_sql})",
+                f"ts_rank(concerns_concern.search_vector, {query_sql})::double precision",
                 (query_text,),
                 output_field=FloatField(),
             )
@@ -143,33 +203,74 @@ def _search(queryset: QuerySet, text: str, *, any_word: bool = False) -> QuerySe
     return queryset.filter(matches).annotate(rank=Value(0.0, output_field=FloatField()))
 
 
-SORT_ORDERING = {
-    "top": ("-vote_count", "-published_at", "pk"),
-    "new": ("-published_at", "pk"),
-    "trending": ("-recent_votes", "-vote_count", "pk"),
-    "relevant": ("-rank", "-vote_count", "pk"),
+# The columns that order each sort, all descending, ending with the primary key so
+# that every position is unique. A page starts after (or before) one position.
+PAGE_KEYS = {
+    "top": ("vote_count", "published_at", "pk"),
+    "new": ("published_at", "pk"),
+    "trending": ("recent_votes", "vote_count", "pk"),
+    "relevant": ("rank", "vote_count", "pk"),
 }
+SORT_ORDERING = {sort: tuple(f"-{key}" for key in keys) for sort, keys in PAGE_KEYS.items()}
+# What a row of the list shows (the card, the API): reading no more keeps the rows
+# narrow. Anything else read from a row would cost a query per row: the query-count
+# tests would catch it.
+ROW_FIELDS = (
+    "id",
+    "title",
+    "status",
+    "is_anonymous",
+    "vote_count",
+    "published_at",
+    "response_due_on",
+    "department_id",
+)
+_CURSOR_MAX = 400
+_COUNT_MAX = 2**31 - 1
 
 
-def concern_queryset(*, filters: ConcernFilters) -> tuple[QuerySet, tuple[str, ...]]:
-    """The listed concerns matching the filters, with the ordering of the chosen sort.
-    Shared by the list page and the API, which page it differently."""
+def _tag_ids() -> Subquery:
+    """The ids of a concern's tags, comma-separated, in the row's own query; their
+    names come from the cached tag list."""
+    ids = (
+        ConcernTag.objects.filter(concern=OuterRef("pk"))
+        .order_by()
+        .values("concern")
+        .annotate(ids=StringAgg(Cast("tag_id", CharField()), Value(",")))
+        .values("ids")
+    )
+    return Subquery(ids, output_field=CharField())
+
+
+def concern_queryset(*, filters: ConcernFilters) -> tuple[QuerySet, str]:
+    """The listed concerns matching the filters, in the order of the chosen sort, and
+    that sort's name. Shared by the list page and the API.
+
+    Every listed concern has a publication time (concern_approve sets it with the
+    status); saying so lets the sorts walk the partial indexes `concern_listed_top`
+    and `concern_listed_new` and lets a cursor compare positions row-wise."""
     statuses = [filters.status] if filters.status in LISTED_STATUSES else list(LISTED_STATUSES)
     concerns = (
-        Concern.objects.filter(status__in=statuses)
-        .select_related("department")
-        .annotate(department_size=_department_size())
-        .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
-        .defer("body", "body_html")
+        Concern.objects.filter(status__in=statuses, published_at__isnull=False)
+        .annotate(tag_ids=_tag_ids(), shown_department_name=_shown_department_name())
+        .only(*ROW_FIELDS)
     )
     if filters.tag:
-        concerns = concerns.filter(tags__slug=filters.tag)
+        tag = _tag_by_slug(filters.tag)
+        if tag is None:
+            concerns = concerns.none()
+        else:
+            concerns = concerns.filter(
+                Exists(ConcernTag.objects.filter(concern=OuterRef("pk"), tag_id=tag.pk))
+            )
     if filters.q.strip():
         concerns = _search(concerns, filters.q)
     sort = filters.sort if filters.sort in SORTS else "top"
     if sort == "relevant" and not filters.q.strip():
         sort = "top"
     if sort == "trending":
+        # Counted per concern at read time: no index can hold a count over a moving
+        # window, so this sort costs a look at every listed concern's recent votes.
         since = timezone.localdate() - timedelta(days=TRENDING_DAYS)
         recent = (
             Vote.objects.filter(concern=OuterRef("pk"), cast_on__gte=since)
@@ -181,24 +282,133 @@ def concern_queryset(*, filters: ConcernFilters) -> tuple[QuerySet, tuple[str, .
         concerns = concerns.annotate(
             recent_votes=Coalesce(Subquery(recent, output_field=IntegerField()), Value(0))
         )
-    ordering = SORT_ORDERING[sort]
-    return concerns.order_by(*ordering), ordering
+    return concerns.order_by(*SORT_ORDERING[sort]), sort
 
 
-def concern_rows_for(viewer: User, rows: list[Concern]) -> list[Concern]:
-    """Marks what the viewer voted for and which departments may be shown: one query."""
+def concern_list(*, viewer: User, filters: ConcernFilters) -> ConcernPage:
+    """A page of the list in two queries: the rows (with their tag ids and whether
+    their department may be named) and the viewer's votes on them. Raises
+    ConcernNotFound for a cursor that is not one of ours."""
+    concerns, sort = concern_queryset(filters=filters)
+    size = settings.CONCERNS_PER_PAGE
+    if not filters.cursor:
+        rows = list(concerns[: size + 1])
+        return _page(viewer, sort, rows[:size], has_previous=False, has_next=len(rows) > size)
+    forward, position = _cursor_decode(filters.cursor, sort=sort)
+    keys = PAGE_KEYS[sort]
+    # A row-wise comparison, (votes, published, id) < (…), which PostgreSQL answers by
+    # starting the index walk at the position instead of skipping rows up to it.
+    key = Tuple(*(F(k) for k in keys))
+    if forward:
+        rows = list(concerns.filter(TupleLessThan(key, position))[: size + 1])
+        return _page(
+            viewer, sort, rows[:size], has_previous=True, has_next=len(rows) > size, at=position
+        )
+    rows = list(concerns.filter(TupleGreaterThan(key, position)).order_by(*keys)[: size + 1])
+    if not rows:
+        # Nothing is left before it (those concerns moved or went): the first page.
+        return concern_list(viewer=viewer, filters=replace(filters, cursor=""))
+    return _page(viewer, sort, rows[:size][::-1], has_previous=len(rows) > size, has_next=True)
+
+
+def _page(viewer, sort, rows, *, has_previous: bool, has_next: bool, at=None) -> ConcernPage:
+    """The page's links point after its last row and before its first (or, on a page
+    with no rows, at the position it was asked for)."""
+    tags = _rows_for(viewer, rows)
+    keys = PAGE_KEYS[sort]
+    first = _position(rows[0], keys) if rows else at
+    last = _position(rows[-1], keys) if rows else at
+    return ConcernPage(
+        rows,
+        next_cursor=_cursor_encode(True, sort, last) if has_next else None,
+        previous_cursor=_cursor_encode(False, sort, first) if has_previous else None,
+        all_tags=tags,
+    )
+
+
+def _rows_for(viewer: User, rows: list[Concern]) -> list[Tag]:
+    """Marks what the viewer voted for (one query, none for an empty page), attaches
+    each row's tags from the cached list and decides which departments may be shown.
+    Returns the tag list it used."""
     voted = _voted_ids(viewer, [c.pk for c in rows])
+    tags = tags_all()
+    by_id = {tag.pk: tag for tag in tags}
+    wanted = {int(i) for c in rows if c.tag_ids for i in c.tag_ids.split(",")}
+    if not wanted <= by_id.keys():
+        tags = tags_all(refresh=True)
+        by_id = {tag.pk: tag for tag in tags}
     for concern in rows:
         concern.viewer_has_voted = concern.pk in voted
+        ids = [int(i) for i in concern.tag_ids.split(",")] if concern.tag_ids else []
+        concern.tag_list = sorted((by_id[i] for i in ids if i in by_id), key=lambda t: t.name)
     _show_departments(rows)
-    return rows
+    return tags
 
 
-def concern_list(*, viewer: User, filters: ConcernFilters) -> Page:
-    concerns, _ordering = concern_queryset(filters=filters)
-    page = Paginator(concerns, settings.CONCERNS_PER_PAGE).get_page(filters.page)
-    page.object_list = concern_rows_for(viewer, list(page.object_list))
-    return page
+def _position(concern: Concern, keys: tuple[str, ...]) -> list:
+    return [getattr(concern, key) for key in keys]
+
+
+def _cursor_encode(forward: bool, sort: str, values: list) -> str:
+    plain = []
+    for value in values:
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        plain.append(value)
+    text = json.dumps(["a" if forward else "b", sort, *plain], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _cursor_decode(cursor: str, *, sort: str) -> tuple[bool, list]:
+    """(forward, position) from a cursor of this sort; anything else, however it was
+    damaged, is ConcernNotFound and never reaches the database."""
+    damaged = ConcernNotFound("That page of concerns does not exist: the link is damaged.")
+    if len(cursor) > _CURSOR_MAX:
+        raise damaged
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        decoded = json.loads(text)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as error:
+        raise damaged from error
+    keys = PAGE_KEYS[sort]
+    if (
+        not isinstance(decoded, list)
+        or len(decoded) != 2 + len(keys)
+        or decoded[0] not in ("a", "b")
+        or decoded[1] != sort
+    ):
+        raise damaged
+    try:
+        values = [_cursor_value(key, raw) for key, raw in zip(keys, decoded[2:], strict=True)]
+    except (ValueError, TypeError, OverflowError) as error:
+        raise damaged from error
+    return decoded[0] == "a", values
+
+
+def _cursor_value(key: str, raw):
+    if key == "pk":
+        if not isinstance(raw, str):
+            raise TypeError(key)
+        return uuid.UUID(raw)
+    if key == "published_at":
+        if not isinstance(raw, str):
+            raise TypeError(key)
+        when = datetime.fromisoformat(raw)
+        if when.tzinfo is None:
+            raise ValueError(key)
+        # In UTC now: a far-fetched offset fails here (OverflowError), not in the
+        # database adapter.
+        return when.astimezone(UTC)
+    if key == "rank":
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+            raise ValueError(key)
+        return float(raw)
+    # vote_count, recent_votes
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= _COUNT_MAX:
+        raise ValueError(key)
+    return raw
 
 
 def _can_see_unpublished(viewer: User, concern: Concern) -> bool:
@@ -210,7 +420,7 @@ def _can_see_unpublished(viewer: User, concern: Concern) -> bool:
 def concern_detail(*, viewer: User, concern_id) -> ConcernDetail:
     concern = (
         Concern.objects.select_related("department", "author", "merged_into")
-        .annotate(department_size=_department_size())
+        .annotate(department_large=_department_large())
         .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
         .filter(pk=concern_id)
         .first()
@@ -252,7 +462,7 @@ def receipt_detail(*, concern: Concern) -> ConcernDetail:
     There is no viewer: the receipt is the only credential."""
     concern = (
         Concern.objects.select_related("department", "merged_into")
-        .annotate(department_size=_department_size())
+        .annotate(department_large=_department_large())
         .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
         .get(pk=concern.pk)
     )
@@ -263,7 +473,7 @@ def moderation_queue() -> list[Concern]:
     concerns = list(
         Concern.objects.filter(status__in=AWAITING_MODERATION)
         .select_related("department")
-        .annotate(department_size=_department_size())
+        .annotate(department_large=_department_large())
         .prefetch_related(Prefetch("tags", queryset=Tag.objects.order_by("name")))
         .order_by("submitted_on", "title", "pk")
     )
@@ -303,8 +513,35 @@ def concerns_by_author(*, author: User) -> list[Concern]:
     )
 
 
-def tags_all() -> list[Tag]:
-    return list(Tag.objects.order_by("name"))
+TAGS_CACHE_KEY = "concerns:tags"
+TAGS_CACHE_SECONDS = 300
+
+
+def tags_all(*, refresh: bool = False) -> list[Tag]:
+    """Every tag, by name. Tags change only in the admin, so the list is cached; saving
+    or deleting a tag forgets it (`tags_forget`, connected in apps.py), and a copy
+    that somehow missed that lives at most TAGS_CACHE_SECONDS. `refresh` reads the
+    tags again, for a row or a filter naming a tag the cached copy does not know."""
+    tags = None if refresh else cache.get(TAGS_CACHE_KEY)
+    if tags is None:
+        tags = list(Tag.objects.order_by("name"))
+        cache.set(TAGS_CACHE_KEY, tags, timeout=TAGS_CACHE_SECONDS)
+    return tags
+
+
+def _tag_by_slug(slug: str) -> Tag | None:
+    for refresh in (False, True):
+        for tag in tags_all(refresh=refresh):
+            if tag.slug == slug:
+                return tag
+    return None
+
+
+def tags_forget(**_signal) -> None:
+    """Receiver for Tag saves and deletes: the cached list goes now, and again once
+    the change commits, so a reader in between cannot keep the old list."""
+    cache.delete(TAGS_CACHE_KEY)
+    transaction.on_commit(lambda: cache.delete(TAGS_CACHE_KEY))
 
 
 def status_choices() -> list[tuple[str, str]]:

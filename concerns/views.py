@@ -4,7 +4,9 @@ The receipt never appears in a URL, a redirect or a session: pages that need it 
 answers to a POST, and the forms on them carry it back in their POST bodies.
 """
 
+import dataclasses
 from functools import wraps
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib import messages
@@ -84,20 +86,40 @@ def concern_list(request: HttpRequest) -> HttpResponse:
         status=data.get("status") or "",
         tag=data.get("tag") or "",
         q=q,
-        page=data.get("page") or 1,
+        cursor=request.GET.get("cursor", ""),
     )
-    page = selectors.concern_list(viewer=request.user, filters=filters)
+    damaged_link = False
+    try:
+        page = selectors.concern_list(viewer=request.user, filters=filters)
+    except ConcernNotFound:
+        damaged_link = True
+        filters = dataclasses.replace(filters, cursor="")
+        page = selectors.concern_list(viewer=request.user, filters=filters)
     return render(
         request,
         "concerns/list.html",
         {
             "page": page,
             "filters": filters,
+            "damaged_link": damaged_link,
+            "first_link": _list_link(filters, ""),
+            "next_link": _list_link(filters, page.next_cursor),
+            "previous_link": _list_link(filters, page.previous_cursor),
             "sorts": selectors.SORTS,
             "statuses": selectors.status_choices(),
-            "tags": selectors.tags_all(),
+            "tags": page.all_tags,
         },
     )
+
+
+def _list_link(filters: selectors.ConcernFilters, cursor: str | None) -> str | None:
+    """A link to another page of the list that keeps the search, filters and sort."""
+    if cursor is None:
+        return None
+    params = {"q": filters.q, "sort": filters.sort, "status": filters.status, "tag": filters.tag}
+    if cursor:
+        params["cursor"] = cursor
+    return "?" + urlencode(params)
 
 
 def _submitted(request: HttpRequest, submission: services.Submission) -> HttpResponse:

@@ -2,6 +2,7 @@
 filters, sorting, pages and the suggestions shown while someone types a new concern."""
 
 import datetime
+import html
 import re
 import types
 
@@ -453,27 +454,47 @@ def thirty_concerns():
     return concerns
 
 
+def _link(page: str, rel: str) -> str | None:
+    found = re.search(rf'rel="{rel}" href="([^"]+)"', page)
+    return html.unescape(found.group(1)) if found else None
+
+
 def test_the_list_shows_twenty_five_concerns_a_page(signed_in, thirty_concerns):
     first = signed_in.get(reverse("concerns:list")).content.decode()
-    second = signed_in.get(reverse("concerns:list"), {"page": 2}).content.decode()
+    second = signed_in.get(reverse("concerns:list") + _link(first, "next")).content.decode()
+    back = signed_in.get(reverse("concerns:list") + _link(second, "prev")).content.decode()
 
     assert _CARD_TITLE.findall(first) == [f"Concern number {n:02d}" for n in range(25)]
     assert _CARD_TITLE.findall(second) == [f"Concern number {n:02d}" for n in range(25, 30)]
-    assert "30 concerns" in first
-    assert "Page 1 of 2" in first and 'rel="next"' in first and 'rel="prev"' not in first
-    assert "Page 2 of 2" in second and 'rel="prev"' in second and 'rel="next"' not in second
+    assert _CARD_TITLE.findall(back) == _CARD_TITLE.findall(first)
+    assert "25 concerns on this page" in first and "5 concerns on this page" in second
+    assert _link(first, "prev") is None and _link(second, "next") is None
+    assert _link(back, "prev") is None and _link(back, "next") == _link(first, "next")
+    assert 'href="?q=&amp;sort=top&amp;status=&amp;tag=">First page</a>' in second
 
 
-def test_a_page_past_the_end_shows_the_last_page(signed_in, thirty_concerns):
-    assert len(_listed(signed_in, page=99)) == 5
+def test_an_old_page_number_link_shows_the_first_page(signed_in, thirty_concerns):
+    assert _listed(signed_in, page=99) == _listed(signed_in)
     assert len(_listed(signed_in, page="abc")) == 25
+
+
+@pytest.mark.parametrize("cursor", ["abc", "x" * 5000, "W10", "WyJhIiwidG9wIl0", "%00", "[]"])
+def test_a_damaged_page_link_shows_the_first_page_and_says_so(signed_in, thirty_concerns, cursor):
+    response = signed_in.get(reverse("concerns:list"), {"cursor": cursor})
+
+    assert response.status_code == 200
+    assert _CARD_TITLE.findall(response.content.decode()) == _listed(signed_in)
+    assert "That page link was damaged" in response.content.decode()
 
 
 def test_the_next_page_link_keeps_the_search_and_filters(signed_in, thirty_concerns):
     page = signed_in.get(reverse("concerns:list"), {"q": "concern", "sort": "new"}).content
-    link = re.search(r'rel="next" href="([^"]+)"', page.decode()).group(1)
+    link = _link(page.decode(), "next")
 
-    assert link.replace("&amp;", "&") == "?q=concern&sort=new&status=&tag=&page=2"
+    assert link.startswith("?q=concern&sort=new&status=&tag=&cursor=")
+    following = signed_in.get(reverse("concerns:list") + link).content.decode()
+    assert "matching “concern”" in following
+    assert '<option value="new" selected>' in following
 
 
 def test_a_page_of_search_results_with_fewer_than_twenty_five_shows_no_pager(signed_in):
@@ -481,7 +502,8 @@ def test_a_page_of_search_results_with_fewer_than_twenty_five_shows_no_pager(sig
 
     page = signed_in.get(reverse("concerns:list"), {"q": "parking"}).content.decode()
 
-    assert "Page 1" not in page
+    assert 'class="pager"' not in page
+    assert "1 concern matching “parking”" in page
 
 
 # Suggestions while typing -------------------------------------------------------------

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from accounts.models import Department, Organisation, Role, User
 from concerns.models import Concern, Status, Tag, Vote
+from concerns.selectors import tags_forget
 
 PERSON_PREFIX = "bench-person-"
 EMAIL_DOMAIN = "bench.example"
@@ -216,7 +217,9 @@ class Command(BaseCommand):
         with transaction.atomic(), _indexes_deferred(tables):
             self._concerns_and_votes(concerns, votes, rng)
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE concerns_concern, concerns_vote, concerns_concerntag")
+            cursor.execute(
+                "ANALYZE concerns_concern, concerns_vote, concerns_concerntag, accounts_user"
+            )
         self.stdout.write(
             f"Seeded {concerns:,} concerns and {votes:,} votes from "
             f"{User.objects.filter(username__startswith=PERSON_PREFIX).count():,} people "
@@ -235,6 +238,7 @@ class Command(BaseCommand):
         Tag.objects.bulk_create(
             [Tag(name=t.capitalize(), slug=t) for t in TAGS], ignore_conflicts=True
         )
+        tags_forget()  # bulk_create sends no signal: the cached tag list must go by hand
         existing = set(
             User.objects.filter(username__startswith=PERSON_PREFIX).values_list(
                 "username", flat=True
@@ -318,6 +322,7 @@ class Command(BaseCommand):
                     str(count),
                     due_since,
                     due_on,
+                    "f",  # announcement_held: every due one was announced long ago
                 )
 
         progress = Progress("concerns", n_concerns)
@@ -338,6 +343,8 @@ class Command(BaseCommand):
                 "vote_count",
                 "response_due_since",
                 "response_due_on",
+                # NOT NULL without a database default: COPY must name it.
+                "announcement_held",
             ],  # fmt: skip
             concern_rows(),
             progress,
