@@ -6,13 +6,14 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
-from accounts.models import Department, User
+from accounts.models import Department, Organisation, User
 from concerns import selectors, services, throttles
 from concerns.errors import ConcernNotFound
 from concerns.models import Concern, Status, Tag
-from config.api import ConcernCursorPagination, IsModerator
+from config.api import IsModerator
 
 
 class TagOut(serializers.Serializer):
@@ -116,9 +117,14 @@ class ConcernIn(serializers.Serializer):
     )
 
 
-class Pagination(ConcernCursorPagination):
-    def get_ordering(self, request, queryset, view):
-        return view.ordering
+class ConcernRowOut(ConcernOut):
+    """A row of the list: its tags come with the row (selectors.concern_list)."""
+
+    tags = TagOut(many=True, source="tag_list")
+
+
+def _cursor_link(url: str, cursor: str | None) -> str | None:
+    return replace_query_param(url, "cursor", cursor) if cursor else None
 
 
 class ConcernListApi(APIView):
@@ -129,7 +135,18 @@ class ConcernListApi(APIView):
         self.throttle_anonymously = self.request.method == "POST"
         return super().get_throttles()
 
-    @extend_schema(parameters=[ConcernListIn], responses=ConcernOut(many=True))
+    @extend_schema(
+        operation_id="v1_concerns_list",
+        parameters=[ConcernListIn],
+        responses=inline_serializer(
+            "ConcernPage",
+            {
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": ConcernOut(many=True),
+            },
+        ),
+    )
     def get(self, request):
         params = ConcernListIn(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -139,12 +156,18 @@ class ConcernListApi(APIView):
             status=data.get("status", ""),
             tag=data.get("tag", ""),
             q=data.get("q", ""),
+            cursor=request.query_params.get("cursor", ""),
         )
-        queryset, self.ordering = selectors.concern_queryset(filters=filters)
-        paginator = Pagination()
-        rows = paginator.paginate_queryset(queryset, request, view=self)
-        rows = selectors.concern_rows_for(request.user, list(rows))
-        return paginator.get_paginated_response(ConcernOut(rows, many=True).data)
+        # A damaged cursor is ConcernNotFound: a 404 problem.
+        page = selectors.concern_list(viewer=request.user, filters=filters)
+        here = request.build_absolute_uri()
+        return Response(
+            {
+                "next": _cursor_link(here, page.next_cursor),
+                "previous": _cursor_link(here, page.previous_cursor),
+                "results": ConcernRowOut(page.object_list, many=True).data,
+            }
+        )
 
     @extend_schema(
         request=ConcernIn,
@@ -213,7 +236,7 @@ class VoteApi(APIView):
     def post(self, request, concern_id):
         return self._vote(request, concern_id, cast=True)
 
-    @extend_schema(request=None, responses=VoteOut)
+    @extend_schema(request=None, responses={200: VoteOut})
     def delete(self, request, concern_id):
         return self._vote(request, concern_id, cast=False)
 
@@ -317,3 +340,118 @@ class TagListApi(APIView):
     @extend_schema(responses=TagOut(many=True))
     def get(self, request):
         return Response(TagOut(selectors.tags_all(), many=True).data)
+
+
+# A named author's own concerns -----------------------------------------------------
+
+
+class ConcernWithdrawApi(APIView):
+    """The person who raised a named concern withdraws it. Anonymous submitters
+    withdraw with their receipt instead (receipts/withdraw/)."""
+
+    @extend_schema(request=None, responses=ConcernOut)
+    def post(self, request, concern_id):
+        concern = services.concern_withdraw(concern=_concern(concern_id), author=request.user)
+        return Response(ConcernOut(concern).data)
+
+
+class MyConcernOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    submitted_on = serializers.DateField()
+    vote_count = serializers.IntegerField()
+    rejection_reason = serializers.CharField()
+    url = serializers.CharField(source="get_absolute_url")
+
+
+class MyConcernListApi(APIView):
+    """The concerns the caller raised by name. Anonymous ones are not listed: nothing
+    links them to anyone."""
+
+    @extend_schema(responses=MyConcernOut(many=True))
+    def get(self, request):
+        concerns = selectors.concerns_by_author(author=request.user)
+        return Response(MyConcernOut(concerns, many=True).data)
+
+
+class SimilarIn(serializers.Serializer):
+    text = serializers.CharField(max_length=400, allow_blank=True)
+
+
+class SimilarOut(serializers.Serializer):
+    id = serializers.UUIDField()
+    title = serializers.CharField()
+    status = serializers.CharField()
+    vote_count = serializers.IntegerField()
+    url = serializers.CharField(source="get_absolute_url")
+
+
+class ConcernSimilarApi(APIView):
+    """Open concerns like a text being written, so it can be supported instead of
+    raised twice. A POST, so a half-written concern never lands in a URL."""
+
+    @extend_schema(request=SimilarIn, responses=SimilarOut(many=True))
+    def post(self, request):
+        incoming = SimilarIn(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        similar = selectors.concern_similar(text=incoming.validated_data["text"])
+        return Response(SimilarOut(similar, many=True).data)
+
+
+class PublicConcernIn(serializers.Serializer):
+    access_phrase = serializers.CharField(
+        max_length=200, help_text="The phrase the organisation shared with all staff."
+    )
+    title = serializers.CharField(max_length=services.TITLE_MAX)
+    body = serializers.CharField(max_length=services.BODY_MAX)
+    tags = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Tag.objects.all(), many=True, required=False
+    )
+    department = serializers.PrimaryKeyRelatedField(
+        queryset=Department.objects.all(), required=False, allow_null=True
+    )
+
+
+class PublicConcernApi(APIView):
+    """The anonymous form that needs no account, where the organisation opened it:
+    no credential is read (a token sent along is ignored), and the answer carries the
+    receipt once."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_anonymously = True
+
+    @extend_schema(
+        request=PublicConcernIn,
+        responses={
+            201: inline_serializer(
+                "SubmittedAnonymously",
+                {"concern": ConcernOut(), "receipt": serializers.CharField()},
+            )
+        },
+    )
+    def post(self, request):
+        organisation = Organisation.current()
+        if not organisation.public_form_enabled:
+            raise Http404("The anonymous form without sign-in is not enabled.")
+        incoming = PublicConcernIn(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        throttles.public_submission_limit(request)
+        if not organisation.access_phrase_matches(data["access_phrase"]):
+            raise serializers.ValidationError(
+                {"access_phrase": ["That is not the organisation's access phrase."]}
+            )
+        submission = services.concern_submit(
+            author=None,
+            anonymous=True,
+            title=data["title"],
+            body=data["body"],
+            tags=data.get("tags", []),
+            department=data.get("department"),
+        )
+        body = {"concern": ConcernOut(submission.concern).data, "receipt": submission.receipt}
+        response = Response(body, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"
+        return response

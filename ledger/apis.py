@@ -1,6 +1,6 @@
 """REST API for the ledger: entries, the head, and verification."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -53,7 +53,17 @@ class EntryPagination(SafeCursorPagination):
 
 
 class LedgerEntriesApi(APIView):
-    @extend_schema(responses=EntryOut(many=True))
+    @extend_schema(
+        operation_id="v1_ledger_entries_list",
+        responses=inline_serializer(
+            "LedgerEntryPage",
+            {
+                "next": serializers.URLField(allow_null=True),
+                "previous": serializers.URLField(allow_null=True),
+                "results": EntryOut(many=True),
+            },
+        ),
+    )
     def get(self, request):
         paginator = EntryPagination()
         rows = paginator.paginate_queryset(LedgerEntry.objects.all(), request, view=self)

@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from concerns.errors import ConcernError
+from concerns import throttles
+from concerns.errors import ConcernError, RateLimited
 from meetings import selectors, services
 from meetings.forms import (
     AgendaConcernForm,
@@ -185,6 +186,10 @@ def question_ask(request: HttpRequest, meeting_id: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Write a question of at most 500 characters.")
         return redirect(meeting.get_absolute_url())
+    try:
+        throttles.question_limit(request)
+    except RateLimited as error:
+        return render(request, "429.html", {"message": str(error)}, status=429)
     try:
         _question, receipt = services.question_ask(
             meeting=meeting,

@@ -17,7 +17,7 @@ class ProfileOut(serializers.Serializer):
     name = serializers.CharField(source="display_name")
     email = serializers.EmailField()
     role = serializers.CharField()
-    department = serializers.CharField(source="department.name", default=None)
+    department = serializers.CharField(source="department.name", default=None, allow_null=True)
 
 
 class PreferenceIO(serializers.Serializer):
@@ -117,7 +117,7 @@ class TokenListApi(APIView):
 
 
 class TokenApi(APIView):
-    @extend_schema(request=None, responses=TokenOut)
+    @extend_schema(request=None, responses={200: TokenOut})
     def delete(self, request, token_id):
         token = account_services.api_token_revoke(person=request.user, token_id=token_id)
         return Response(TokenOut(token).data)

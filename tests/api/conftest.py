@@ -10,18 +10,19 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import ApiToken, Role, User
+from accounts.models import ApiToken, Organisation, Role, User
 from accounts.services import api_token_create
 from concerns import services as concern_services
 from concerns.models import Concern
 from meetings import services as meeting_services
-from meetings.models import Meeting
+from meetings.models import AgendaItem, LiveQuestion, Meeting
 from responses import services as response_services
 from responses.models import Commitment
 from tests import factories
 from tests.responses import publish
 
 V1 = "/api/v1/"
+ACCESS_PHRASE = "a lantern for every harbour"
 PROBLEM = "application/problem+json"
 ROLES = ("signed_out", "employee", "moderator", "leader", "admin")
 
@@ -129,8 +130,15 @@ class World:
     due: Concern  # a written response is due
     answered: Concern  # version 1 published, with a commitment the employee owns
     commitment: Commitment
-    meeting: Meeting
+    meeting: Meeting  # planned, hosted by the leader, with two agenda items
     receipt: str  # of an anonymous concern awaiting moderation
+    own: Concern  # the employee's own named, open concern
+    live: Meeting  # live, hosted by the leader, at the first of two items
+    approved: LiveQuestion  # an approved question in the live meeting
+    pending: LiveQuestion  # a pending anonymous question in the live meeting
+
+    def item(self, meeting: Meeting, position: int = 1) -> AgendaItem:
+        return meeting.items.get(position=position)
 
 
 @pytest.fixture
@@ -152,8 +160,30 @@ def world(people) -> World:
         due_on=timezone.localdate() + datetime.timedelta(days=7),
     )
     anonymous = factories.submission(anonymous=True)
+    organisation = Organisation.current()
+    organisation.public_form_enabled = True
+    organisation.set_access_phrase(ACCESS_PHRASE)
+    organisation.save()
+    # The leader hosts both meetings: a host drives the meeting but, not being a
+    # moderator, neither edits the agenda nor approves questions.
     meeting = meeting_services.meeting_create(
-        organiser=moderator, title="All hands", scheduled_start=timezone.now()
+        organiser=moderator, title="All hands", scheduled_start=timezone.now(), hosts=[leader]
+    )
+    meeting_services.agenda_item_add(meeting=meeting, moderator=moderator, concern=due)
+    meeting_services.agenda_item_add(meeting=meeting, moderator=moderator, topic="Parking")
+    live = meeting_services.meeting_create(
+        organiser=moderator, title="Town hall", scheduled_start=timezone.now(), hosts=[leader]
+    )
+    meeting_services.agenda_item_add(meeting=live, moderator=moderator, concern=concern)
+    meeting_services.agenda_item_add(meeting=live, moderator=moderator, topic="Canteen")
+    meeting_services.meeting_start(meeting=live, actor=moderator)
+    asker = factories.person()
+    approved, _ = meeting_services.question_ask(
+        meeting=live, asker=asker, text="When will it be fixed?", anonymous=False
+    )
+    meeting_services.question_approve(question=approved, actor=moderator)
+    pending, _ = meeting_services.question_ask(
+        meeting=live, asker=asker, text="Who decided?", anonymous=True
     )
     return World(
         people=people,
@@ -164,6 +194,10 @@ def world(people) -> World:
         commitment=commitment,
         meeting=meeting,
         receipt=anonymous.receipt,
+        own=factories.open_concern(author=people.employee, moderated_by=moderator),
+        live=live,
+        approved=approved,
+        pending=pending,
     )
 
 
@@ -174,8 +208,17 @@ def well_formed(world: World, name: str, method: str, client: Api) -> tuple[str,
     token_id = (
         ApiToken.objects.filter(person=client.person).values_list("pk", flat=True).first() or 1
     )
+    m, live = world.meeting, world.live
+    planned_item, live_item = world.item(m, 2), world.item(live, 1)
     requests = {
         "concerns": ("concerns/", {"title": "Lockers", "body": "Too few.", "anonymous": True}),
+        "concern-anonymous": (
+            "concerns/anonymous/",
+            {"access_phrase": ACCESS_PHRASE, "title": "Quietly", "body": "Without an account."},
+        ),
+        "concerns-similar": ("concerns/similar/", {"text": "lockers in the basement"}),
+        "concern-withdraw": (f"concerns/{world.own.pk}/withdraw/", None),
+        "my-concerns": ("me/concerns/", None),
         "concern": (f"concerns/{c.pk}/", None),
         "vote": (f"concerns/{c.pk}/vote/", None),
         "moderation": (f"concerns/{world.submitted.pk}/moderation/", {"action": "approve"}),
@@ -203,8 +246,36 @@ def well_formed(world: World, name: str, method: str, client: Api) -> tuple[str,
         "receipt-reply": ("receipts/reply/", {"receipt": world.receipt, "body": "More detail."}),
         "receipt-withdraw": ("receipts/withdraw/", {"receipt": world.receipt}),
         "tags": ("tags/", None),
-        "meetings": ("meetings/", None),
+        "meetings": (
+            "meetings/",
+            {"title": "Q4 all-hands", "scheduled_start": f"{tomorrow}T10:00:00Z"}
+            if method == "POST"
+            else None,
+        ),
         "meeting": (f"meetings/{world.meeting.pk}/", None),
+        "meeting-start": (f"meetings/{m.pk}/start/", None),
+        "meeting-advance": (f"meetings/{live.pk}/advance/", {}),
+        "meeting-end": (f"meetings/{live.pk}/end/", None),
+        "agenda": (f"meetings/{m.pk}/agenda/", {"topic": "Lifts", "time_box_minutes": 5}),
+        "agenda-propose": (f"meetings/{m.pk}/agenda/propose/", None),
+        "agenda-item": (f"meetings/{m.pk}/agenda/{planned_item.pk}/", None),
+        "agenda-item-move": (
+            f"meetings/{m.pk}/agenda/{planned_item.pk}/move/",
+            {"direction": "up"},
+        ),
+        "agenda-item-notes": (
+            f"meetings/{m.pk}/agenda/{planned_item.pk}/notes/",
+            {"notes": "*Decided* to ask facilities."},
+        ),
+        "agenda-item-discussed": (f"meetings/{live.pk}/agenda/{live_item.pk}/discussed/", None),
+        "questions": (f"meetings/{live.pk}/questions/", {"text": "Why now?", "anonymous": True}),
+        "question-vote": (f"meetings/{live.pk}/questions/{world.approved.pk}/vote/", None),
+        "question-approve": (f"meetings/{live.pk}/questions/{world.pending.pk}/approve/", None),
+        "question-reject": (f"meetings/{live.pk}/questions/{world.pending.pk}/reject/", None),
+        "question-highlight": (
+            f"meetings/{live.pk}/questions/{world.approved.pk}/highlight/",
+            None,
+        ),
         "ledger-entries": ("ledger/entries/", None),
         "ledger-head": ("ledger/head/", None),
         "ledger-verify": ("ledger/verify/", {}),

@@ -5,6 +5,8 @@ schema have, so a new endpoint cannot arrive without its permissions written dow
 import re
 
 import pytest
+from django.core.cache import cache
+from django.db import transaction
 from drf_spectacular.generators import SchemaGenerator
 
 from config.api_urls import urlpatterns
@@ -45,8 +47,29 @@ EXPECTED: dict[tuple[str, str], dict[str, int]] = {
     ("receipt-reply", "POST"): anyone(200),
     ("receipt-withdraw", "POST"): anyone(200),
     ("tags", "GET"): everyone(200),
+    ("concern-anonymous", "POST"): anyone(201),
+    ("concerns-similar", "POST"): everyone(200),
+    ("concern-withdraw", "POST"): only(200, "employee"),
+    ("my-concerns", "GET"): everyone(200),
     ("meetings", "GET"): everyone(200),
+    ("meetings", "POST"): only(201, "moderator", "admin"),
     ("meeting", "GET"): everyone(200),
+    # The leader hosts both meetings: hosts run them, only moderators change the
+    # agenda or approve a question (it becomes a published concern).
+    ("meeting-start", "POST"): only(200, "moderator", "leader", "admin"),
+    ("meeting-advance", "POST"): only(200, "moderator", "leader", "admin"),
+    ("meeting-end", "POST"): only(200, "moderator", "leader", "admin"),
+    ("agenda", "POST"): only(201, "moderator", "admin"),
+    ("agenda-propose", "POST"): only(200, "moderator", "admin"),
+    ("agenda-item", "DELETE"): only(204, "moderator", "admin"),
+    ("agenda-item-move", "POST"): only(200, "moderator", "admin"),
+    ("agenda-item-notes", "PUT"): only(200, "moderator", "leader", "admin"),
+    ("agenda-item-discussed", "POST"): only(200, "moderator", "leader", "admin"),
+    ("questions", "POST"): everyone(201),
+    ("question-vote", "POST"): everyone(200),
+    ("question-approve", "POST"): only(200, "moderator", "admin"),
+    ("question-reject", "POST"): only(200, "moderator", "leader", "admin"),
+    ("question-highlight", "POST"): only(200, "moderator", "leader", "admin"),
     ("ledger-entries", "GET"): everyone(200),
     ("ledger-head", "GET"): everyone(200),
     ("ledger-verify", "POST"): everyone(200),
@@ -92,17 +115,23 @@ def test_the_table_names_every_operation_the_schema_documents():
     assert documented == {(routes[name], method) for name, method in EXPECTED}
 
 
-@pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize(("name", "method"), sorted(EXPECTED), ids=lambda v: v)
-def test_each_role_gets_exactly_the_expected_answer(api, world, name, method, role):
-    client = api(role)
+def test_each_role_gets_exactly_the_expected_answer(api, world, name, method):
+    """Each role's request runs in a savepoint that is rolled back, with the rate
+    limits' counters cleared, so every role meets the same world."""
+    clients = {role: api(role) for role in ROLES}
+    got = {}
 
-    answer = send_well_formed(world, name, method, client)
+    for role, client in clients.items():
+        cache.clear()
+        with transaction.atomic():
+            answer = send_well_formed(world, name, method, client)
+            transaction.set_rollback(True)
+        expected = EXPECTED[(name, method)][role]
+        if expected >= 400:
+            assert_problem(answer, expected)
+            if expected == 401:
+                assert answer["WWW-Authenticate"].startswith("Bearer")
+        got[role] = answer.status_code
 
-    expected = EXPECTED[(name, method)][role]
-    if expected >= 400:
-        assert_problem(answer, expected)
-        if expected == 401:
-            assert answer["WWW-Authenticate"].startswith("Bearer")
-    else:
-        assert answer.status_code == expected, answer.content[:300]
+    assert got == EXPECTED[(name, method)]

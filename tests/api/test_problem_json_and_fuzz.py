@@ -186,6 +186,8 @@ def _generous_limits(settings):
     settings.API_REQUESTS_PER_PERIOD = 100_000
     settings.RECEIPT_LOOKUPS_PER_MINUTE = 100_000
     settings.RECEIPT_LOOKUPS_PER_MINUTE_SITEWIDE = 100_000
+    settings.LIVE_QUESTIONS_PER_HOUR = 100_000
+    settings.PUBLIC_SUBMISSIONS_PER_HOUR = 100_000
 
 
 @pytest.fixture

@@ -139,6 +139,7 @@ def world() -> World:
         "own": own.pk,
         "waiting": waiting.pk,
         "meeting": meeting.pk,
+        "item": meeting.items.get().pk,
         "question": question.pk,
         "pending": pending.pk,
         "commitment": commitment.pk,
@@ -362,6 +363,22 @@ PAGES = [
         everyone("→ notifications:preferences ✓"),
         data={"digest": "daily"},
     ),
+    Row("notifications:token-create", "get", everyone("405")),
+    Row(
+        "notifications:token-create",
+        "post",
+        everyone("200"),
+        data={"name": "Slack bot"},
+        note="(the token, shown once)",
+    ),
+    Row("notifications:token-revoke", "get", everyone("405"), (("token_id", "employee_token"),)),
+    Row(
+        "notifications:token-revoke",
+        "post",
+        ("sign-in", "→ notifications:preferences ✓", *["→ notifications:preferences ✗"] * 3),
+        (("token_id", "employee_token"),),
+        note="the employee's token",
+    ),
     Row("notifications:digest", "get", everyone("200")),
     Row("notifications:follow", "get", everyone("405"), ANSWERED),
     Row("notifications:follow", "post", everyone("→ concerns:detail ✓"), ANSWERED),
@@ -445,6 +462,10 @@ SIGNED_IN = lambda answer: (NOBODY, answer, answer, answer, answer)  # noqa: E73
 ONLY_MODERATORS = (NOBODY, "403", "200", "403", "200")
 ONLY_LEADERS = lambda answer: (NOBODY, "403", "403", answer, "403")  # noqa: E731
 ANYONE = lambda answer: (answer,) * 5  # noqa: E731
+# The meeting's drivers here are the moderator (its host) and the admin.
+DRIVERS = lambda answer: (NOBODY, "403", answer, "403", answer)  # noqa: E731
+ITEM = (*MEETING, ("item_id", "item"))
+ITEM_DATA = "item"
 
 API = [
     Row("api:concerns", "get", SIGNED_IN("200")),
@@ -500,8 +521,50 @@ API = [
     Row("api:receipt-reply", "post", ANYONE("200"), data="receipt+body"),
     Row("api:receipt-withdraw", "post", ANYONE("200"), data="receipt"),
     Row("api:tags", "get", SIGNED_IN("200")),
+    Row(
+        "api:concern-anonymous",
+        "post",
+        ANYONE("201"),
+        data={"access_phrase": ACCESS_PHRASE, "title": "Public", "body": "Text."},
+    ),
+    Row("api:concerns-similar", "post", SIGNED_IN("200"), data={"text": "lights"}),
+    Row(
+        "api:concern-withdraw",
+        "post",
+        SIGNED_IN("403"),
+        ANSWERED,
+        note="someone else's",
+    ),
+    Row(
+        "api:concern-withdraw",
+        "post",
+        (NOBODY, "200", "403", "403", "403"),
+        (("concern_id", "own"),),
+        note="the employee's own",
+    ),
+    Row("api:my-concerns", "get", SIGNED_IN("200")),
     Row("api:meetings", "get", SIGNED_IN("200")),
+    Row(
+        "api:meetings",
+        "post",
+        (NOBODY, "403", "201", "403", "201"),
+        data={"title": "Q4 all-hands", "scheduled_start": "2031-01-05T10:00:00Z"},
+    ),
     Row("api:meeting", "get", SIGNED_IN("200"), MEETING),
+    Row("api:meeting-start", "post", DRIVERS("409"), MEETING, note="already live"),
+    Row("api:meeting-advance", "post", DRIVERS("200"), MEETING, ITEM_DATA),
+    Row("api:meeting-end", "post", DRIVERS("200"), MEETING),
+    Row("api:agenda", "post", DRIVERS("201"), MEETING, {"topic": "Parking"}),
+    Row("api:agenda-propose", "post", DRIVERS("200"), MEETING),
+    Row("api:agenda-item", "delete", DRIVERS("409"), ITEM, note="the current item"),
+    Row("api:agenda-item-move", "post", DRIVERS("200"), ITEM, {"direction": "down"}),
+    Row("api:agenda-item-notes", "put", DRIVERS("200"), ITEM, {"notes": "Said *yes*."}),
+    Row("api:agenda-item-discussed", "post", DRIVERS("200"), ITEM),
+    Row("api:questions", "post", SIGNED_IN("201"), MEETING, {"text": "How?"}),
+    Row("api:question-vote", "post", SIGNED_IN("200"), (*MEETING, ("question_id", "question"))),
+    Row("api:question-approve", "post", DRIVERS("200"), (*MEETING, ("question_id", "pending"))),
+    Row("api:question-reject", "post", DRIVERS("200"), (*MEETING, ("question_id", "pending"))),
+    Row("api:question-highlight", "post", DRIVERS("200"), (*MEETING, ("question_id", "question"))),
     Row("api:ledger-entries", "get", SIGNED_IN("200")),
     Row("api:ledger-head", "get", SIGNED_IN("200")),
     Row("api:ledger-verify", "post", SIGNED_IN("200"), data={}),
@@ -618,6 +681,8 @@ def _data(row: Row, world: World):
         return {"question": str(world.ids["question"])}
     if row.data == "pending question":
         return {"question": str(world.ids["pending"])}
+    if row.data == ITEM_DATA:
+        return {"item": world.ids["item"]}
     return row.data
 
 

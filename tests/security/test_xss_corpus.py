@@ -241,11 +241,14 @@ def _build(rendered: Rendered) -> None:
             rendered.add(f"concern {number}", page)
             assert concern.body_html in page.content.decode()
     pages = -(-len(concerns) // settings.CONCERNS_PER_PAGE)
+    # The list goes by position, not page number: follow "Next" to the last page.
+    link = reverse("concerns:list") + "?sort=new"
     for page in range(1, pages + 1):
-        rendered.add(
-            f"concern list page {page}",
-            browsers["employee"].get(reverse("concerns:list"), {"sort": "new", "page": page}),
-        )
+        listed = rendered.add(f"concern list page {page}", browsers["employee"].get(link))
+        following = re.search(r'rel="next" href="([^"]+)"', listed.html)
+        if following is None:
+            break
+        link = reverse("concerns:list") + html.unescape(following.group(1))
     rendered.add(
         "similar concerns",
         browsers["employee"].post(reverse("concerns:similar"), {"text": "window xss script"}),
