@@ -2,7 +2,9 @@
 
 A `Delivery` row is written before its mail is sent, unique per (person, key): the key
 names a digest period or an event, so a retry, a second beat tick or a restarted
-worker finds the row and never mails anyone twice.
+worker finds the row and never mails anyone twice. A `DigestEdition` is what one
+period window's digest says, built once when the digests are scheduled and shared
+by every mail of that window.
 """
 
 from django.conf import settings
@@ -45,8 +47,25 @@ class Follow(models.Model):
         return f"{self.person} follows {self.concern_id}"
 
 
+class DigestEdition(models.Model):
+    """The shared part of the digests of one window (since, until): the same for
+    everyone, so it is built once, stored, and every mail of the window and the "view
+    in a browser" page show exactly it. Plain values only: titles, counts, display
+    names of leaders and owners, dates; never an author or a submission time."""
+
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    content = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Digest {self.since:%Y-%m-%d} to {self.until:%Y-%m-%d}"
+
+
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Waiting to be sent"
+    # Claimed by a worker and handed to the SMTP server; see notifications.services.
+    SENDING = "sending", "Being sent"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
 
@@ -65,13 +84,22 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When it was queued or claimed, or when its retry is due; the sweep "
+        "queues again what is still unsent well after this.",
+    )
 
     class Meta:
         verbose_name_plural = "deliveries"
         constraints = [
             models.UniqueConstraint(fields=["person", "key"], name="one_delivery_per_key")
         ]
-        indexes = [models.Index(fields=["status", "created_at"], name="delivery_status")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="delivery_status"),
+            models.Index(fields=["status", "due_at"], name="delivery_due"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.key} to {self.person_id}: {self.status}"

@@ -1,37 +1,106 @@
 """Digests, follows, notifications and reminders, delivered exactly once.
 
 Every mail starts as a `Delivery` row, unique per (person, key), written before any
-sending. Sending locks the row, sends, and marks it sent in one transaction, so a
-second worker waits and then finds it sent. The one window left is a worker killed
-after the SMTP server accepted the mail and before the commit; the Message-ID is
-derived from the delivery so a receiving system can drop that rare duplicate.
+sending, so a second beat tick or a retried or duplicated task finds the row and
+sends nothing new.
+
+Sending (`deliveries_send`: a batch of up to DELIVERY_BATCH rows over one SMTP
+connection) treats each row on its own:
+
+1. claim it: one conditional UPDATE from "pending" to "sending" (attempts + 1),
+   committed before any byte goes to the SMTP server. The UPDATE takes the row
+   lock, so of two workers holding the same row exactly one claims it; the other
+   finds it no longer pending and leaves it;
+2. send it over the batch's connection;
+3. mark it sent, or record the refusal: pending again with the time of its retry
+   (backoff), or failed after MAX_ATTEMPTS.
+
+A refusal of one mail (4xx/5xx) costs only that mail a retry; a broken connection
+stops the batch, and the rest of it, never claimed, is tried again later.
+
+Recovery: `deliveries_requeue_stale` (beat, every minute) queues again the rows still
+"pending" or "sending" DELIVERY_STALE_SECONDS after they were queued, claimed or due:
+the batch of a killed worker, whose broker message would otherwise come back only
+after the broker's visibility timeout. A pending row was never handed to SMTP, so
+sending it is safe.
+
+A row found "sending" is the one decision: its worker died between claiming it and
+recording the server's answer. If the server had not accepted the message yet
+(the worker died before or during DATA), nothing was delivered; if it had, the mail
+is out. The server cannot be asked, so such a row is **sent again**: never lost, at
+the risk of a rare duplicate. The duplicate happens only when a worker dies between
+the server's "250 accepted" and the commit of "sent" (one UPDATE) for the one mail it
+has in hand. The Message-ID is derived from the delivery (`<delivery-ID@MAIL_DOMAIN>`),
+so a receiving system that drops repeated Message-IDs drops that copy, and the row's
+`last_error` says it was sent again. Never resending would instead lose the mail
+silently whenever the worker died before the server accepted it, the longer part of
+the window. See docs/mail-delivery.md.
 """
 
+import contextlib
 import datetime
+import itertools
+import logging
+import secrets
 import smtplib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.core.mail import EmailMultiAlternatives, mailers
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from accounts.models import User
 from concerns.errors import IllegalTransition, InvalidInput
 from concerns.models import Concern, Status
-from notifications.models import Delivery, DeliveryStatus, Follow, Frequency, Preference
+from notifications.mail import DigestMail
+from notifications.models import (
+    Delivery,
+    DeliveryStatus,
+    DigestEdition,
+    Follow,
+    Frequency,
+    Preference,
+)
+from notifications.selectors import (
+    Digest,
+    digest_content,
+    digest_editions,
+    digest_of,
+    mail_context,
+)
+
+logger = logging.getLogger(__name__)
 
 UNSUBSCRIBE_SALT = "answerable.unsubscribe"
 MAX_ATTEMPTS = 5
+# Seconds before the 2nd, 3rd, 4th and 5th try; well under the broker's visibility
+# timeout, since a retry waits on the broker.
+BACKOFF_SECONDS = (30, 120, 480, 1200)
 REMINDER_DAYS = 3
+# Mails per task, sent over one SMTP connection.
+DELIVERY_BATCH = 50
+# Most rows one sweep queues again; the next minute's sweep takes the rest.
+SWEEP_LIMIT = 5000
+# Refusals of one message: the connection stays usable (smtplib sends RSET).
+MESSAGE_REFUSED = (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
+LOST_WHILE_SENDING = (
+    "The worker stopped while sending it, before the SMTP server's answer was recorded."
+)
 
 
 class DeliveryFailed(Exception):
-    """Sending failed this time; the task retries with backoff."""
+    """Sending failed this time; the task retries after `retry_in` seconds."""
+
+    def __init__(self, message: str, *, retry_in: int = BACKOFF_SECONDS[0]) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
 
 
 def preference_for(person: User) -> Preference:
@@ -86,33 +155,41 @@ def unfollow(*, person: User, concern: Concern) -> bool:
 
 
 def _enqueue(delivery_ids: list[int]) -> None:
-    from notifications.tasks import send_delivery
+    """Queues the deliveries after commit: one task for a single mail, otherwise one
+    task per DELIVERY_BATCH mails, each sent over one SMTP connection."""
+    from notifications.tasks import send_deliveries, send_delivery
 
-    for delivery_id in delivery_ids:
-        send_delivery.delay_on_commit(delivery_id)
+    if len(delivery_ids) == 1:
+        send_delivery.delay_on_commit(delivery_ids[0])
+        return
+    for batch in itertools.batched(delivery_ids, DELIVERY_BATCH):
+        send_deliveries.delay_on_commit(list(batch))
 
 
-def _deliveries_create(rows: list[Delivery]) -> list[int]:
+def _deliveries_existing(rows: list[Delivery]) -> set[tuple[int, str]]:
+    keys = {r.key for r in rows}
+    return set(Delivery.objects.filter(key__in=keys).values_list("person_id", "key"))
+
+
+def _deliveries_create(
+    rows: list[Delivery], existing: set[tuple[int, str]] | None = None
+) -> list[int]:
     """Writes the rows that do not exist yet and returns their ids. A row that exists
     already (a second beat tick, a retried task) is left alone and not sent again."""
     if not rows:
         return []
-    keys = {(r.person_id, r.key) for r in rows}
-    existing = set(
-        Delivery.objects.filter(
-            person_id__in={p for p, _ in keys}, key__in={k for _, k in keys}
-        ).values_list("person_id", "key")
-    )
+    if existing is None:
+        existing = _deliveries_existing(rows)
     fresh = [r for r in rows if (r.person_id, r.key) not in existing]
+    now = timezone.now()
+    for row in fresh:
+        row.due_at = now
     Delivery.objects.bulk_create(fresh, ignore_conflicts=True)
     created = Delivery.objects.filter(
-        person_id__in={r.person_id for r in fresh},
-        key__in={r.key for r in fresh},
-        status=DeliveryStatus.PENDING,
-        attempts=0,
+        key__in={r.key for r in fresh}, status=DeliveryStatus.PENDING, attempts=0
     ).values_list("pk", "person_id", "key")
     wanted = {(r.person_id, r.key) for r in fresh}
-    return [pk for pk, person_id, key in created if (person_id, key) in wanted]
+    return sorted(pk for pk, person_id, key in created if (person_id, key) in wanted)
 
 
 def digest_period_key(period: str, now: datetime.datetime) -> str:
@@ -145,22 +222,40 @@ def digests_schedule(
         people = people.exclude(preference__digest__in=[Frequency.DAILY, Frequency.NONE])
     else:
         people = people.filter(preference__digest=Frequency.DAILY)
-    last = dict(Preference.objects.values_list("person_id", "last_digest_at"))
-    rows = []
-    for person_id in people.values_list("pk", flat=True):
-        since = last.get(person_id) or (now - length)
-        rows.append(
-            Delivery(
-                person_id=person_id,
-                key=key,
-                subject=f"Your {period} Answerable digest",
-                context={"kind": "digest", "since": since.isoformat(), "until": now.isoformat()},
-            )
+    last = dict(
+        Preference.objects.exclude(last_digest_at=None).values_list("person_id", "last_digest_at")
+    )
+    rows = [
+        Delivery(
+            person_id=person_id,
+            key=key,
+            subject=f"Your {period} Answerable digest",
+            context={
+                "kind": "digest",
+                "since": (last.get(person_id) or (now - length)).isoformat(),
+                "until": now.isoformat(),
+            },
         )
-    created = _deliveries_create(rows)
+        for person_id in people.values_list("pk", flat=True)
+    ]
+    subscribed = len(rows)
+    existing = _deliveries_existing(rows)
+    rows = [r for r in rows if (r.person_id, r.key) not in existing]
+    # The shared part is built once per window, not once per mail.
+    editions: dict[str, int] = {}
+    for row in rows:
+        window = row.context["since"]
+        if window not in editions:
+            since = datetime.datetime.fromisoformat(window)
+            content = digest_content(since=since, until=now)
+            editions[window] = DigestEdition.objects.create(
+                since=since, until=now, content=content.to_json()
+            ).pk
+        row.context["edition"] = editions[window]
+    created = _deliveries_create(rows, existing)
     if enqueue:
         _enqueue(created)
-    return Scheduled(created=created, skipped=len(rows) - len(created))
+    return Scheduled(created=created, skipped=subscribed - len(created))
 
 
 def digests_unsent(*, period: str, exclude: list[int], now=None) -> list[int]:
@@ -262,18 +357,90 @@ def absolute(path: str) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
-def _message(delivery: Delivery) -> EmailMultiAlternatives:
-    from notifications.selectors import mail_context
+# Where each person's own name and unsubscribe link go in a digest rendered once for
+# a whole batch: random, so no concern title or name can contain them.
+_NAME_MARK = f"answerable-name-{secrets.token_hex(8)}"
+_LINK_MARK = f"answerable-link-{secrets.token_hex(8)}"
 
+
+@dataclass(frozen=True)
+class DigestLetter:
+    """A digest mail rendered once for everyone who gets the same edition under the
+    same subject, with marks where each person's name and unsubscribe link go."""
+
+    text: str
+    html: str
+
+    def to(self, *, name: str, unsubscribe_url: str) -> tuple[str, str]:
+        text = self.text.replace(_NAME_MARK, name).replace(_LINK_MARK, unsubscribe_url)
+        html = self.html.replace(_NAME_MARK, escape(name))
+        return text, html.replace(_LINK_MARK, escape(unsubscribe_url))
+
+
+def digest_letter(digest: Digest, *, subject: str) -> DigestLetter:
+    shared = {"digest": digest, "site_url": settings.SITE_URL}
+    context = {
+        "site_url": settings.SITE_URL,
+        "body_text": render_to_string("emails/_digest_body.txt", shared),
+        "body_html": render_to_string("emails/_digest_body.html", shared),
+        "person": {"display_name": _NAME_MARK},
+        "unsubscribe_url": _LINK_MARK,
+        "delivery": {"subject": subject},
+    }
+    return DigestLetter(
+        text=render_to_string("emails/digest.txt", context),
+        html=render_to_string("emails/digest.html", context),
+    )
+
+
+class _DigestLettersOfBatch:
+    """Renders each digest of a batch once: its stored edition, or, for a delivery
+    recorded without one, the window's content as it is now."""
+
+    def __init__(self, deliveries: list[Delivery]) -> None:
+        editions = {d.context.get("edition") for d in deliveries if _is_digest(d)}
+        self._digests = digest_editions(editions - {None})
+        self._letters: dict[tuple, DigestLetter] = {}
+
+    def __call__(self, delivery: Delivery) -> DigestLetter:
+        edition = delivery.context.get("edition")
+        stored = edition in self._digests
+        window = edition if stored else (delivery.context["since"], delivery.context["until"])
+        key = (window, delivery.subject)
+        if key not in self._letters:
+            digest = self._digests[edition] if stored else digest_of(delivery)
+            self._letters[key] = digest_letter(digest, subject=delivery.subject)
+        return self._letters[key]
+
+
+def _is_digest(delivery: Delivery) -> bool:
+    return delivery.context.get("kind") == "digest"
+
+
+def _message(delivery: Delivery, *, letter: DigestLetter | None = None) -> EmailMultiAlternatives:
+    """The mail of one delivery. A digest comes rendered once per batch (`letter`);
+    only the person's name and unsubscribe link are put in here."""
     person = delivery.person
-    context = mail_context(delivery)
     token = unsubscribe_token(person)
     unsubscribe_url = absolute(reverse("notifications:unsubscribe", kwargs={"token": token}))
-    context.update(person=person, unsubscribe_url=unsubscribe_url, site_url=settings.SITE_URL)
-    template = "digest" if delivery.context.get("kind") == "digest" else "notification"
-    message = EmailMultiAlternatives(
+    if _is_digest(delivery):
+        letter = letter or digest_letter(digest_of(delivery), subject=delivery.subject)
+        text, html = letter.to(name=person.display_name, unsubscribe_url=unsubscribe_url)
+        mail_class = DigestMail
+    else:
+        context = {
+            "delivery": delivery,
+            "person": person,
+            "unsubscribe_url": unsubscribe_url,
+            "site_url": settings.SITE_URL,
+            **mail_context(delivery),
+        }
+        text = render_to_string("emails/notification.txt", context)
+        html = render_to_string("emails/notification.html", context)
+        mail_class = EmailMultiAlternatives
+    message = mail_class(
         subject=delivery.subject,
-        body=render_to_string(f"emails/{template}.txt", context),
+        body=text,
         to=[person.email],
         headers={
             "List-Unsubscribe": f"<{unsubscribe_url}>",
@@ -282,47 +449,220 @@ def _message(delivery: Delivery) -> EmailMultiAlternatives:
             "Auto-Submitted": "auto-generated",
         },
     )
-    message.attach_alternative(render_to_string(f"emails/{template}.html", context), "text/html")
+    message.attach_alternative(html, "text/html")
     return message
+
+
+def backoff_after(attempts: int) -> int:
+    """Seconds before the next try of a delivery that failed `attempts` times."""
+    return BACKOFF_SECONDS[min(max(attempts, 1), len(BACKOFF_SECONDS)) - 1]
+
+
+@dataclass
+class BatchOutcome:
+    """What `deliveries_send` did with each delivery id it was given."""
+
+    sent: list[int] = field(default_factory=list)
+    already: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    # Refused this time: delivery id -> (seconds to wait, error). Each is retried alone.
+    retry: dict[int, tuple[int, str]] = field(default_factory=dict)
+    # Not tried: the SMTP connection broke on an earlier mail of the batch.
+    deferred: list[int] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "sent": len(self.sent),
+            "already": len(self.already),
+            "failed": len(self.failed),
+            "retry": len(self.retry),
+            "deferred": len(self.deferred),
+        }
+
+
+def _claim(delivery: Delivery, now: datetime.datetime) -> bool:
+    """Marks a pending delivery "sending" and counts the attempt, committed before any
+    byte goes to the SMTP server. The conditional UPDATE takes the row lock, so of two
+    workers holding the same delivery exactly one claims it; the other sees it is no
+    longer pending."""
+    claimed = Delivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts
+    ).update(status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, due_at=now)
+    if claimed:
+        delivery.attempts += 1
+    return bool(claimed)
+
+
+def _mark_sent(delivery: Delivery) -> None:
+    # `attempts` fences the claim: a row the sweep already gave to another worker is
+    # not marked by this one.
+    marked = Delivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=delivery.attempts
+    ).update(status=DeliveryStatus.SENT, sent_at=timezone.now())
+    if not marked:
+        logger.warning("Delivery %s was sent but had been queued again meanwhile.", delivery.pk)
+
+
+def _mark_failed(delivery: Delivery, failure: str, *, final: bool) -> tuple[str, int]:
+    """Records a refused attempt: "failed" for good, or back to pending with the time
+    of its next try (the sweep leaves it alone until then)."""
+    final = final or delivery.attempts >= MAX_ATTEMPTS
+    wait = backoff_after(delivery.attempts)
+    Delivery.objects.filter(
+        pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=delivery.attempts
+    ).update(
+        status=DeliveryStatus.FAILED if final else DeliveryStatus.PENDING,
+        last_error=failure,
+        due_at=timezone.now() + datetime.timedelta(seconds=wait),
+    )
+    return ("failed" if final else "retry"), wait
+
+
+def _digests_sent_record(last_sent: dict[int, datetime.datetime]) -> None:
+    """Remembers where each person's next digest starts: one statement per batch."""
+    if not last_sent:
+        return
+    Preference.objects.bulk_create(
+        [Preference(person_id=p, last_digest_at=until) for p, until in sorted(last_sent.items())],
+        update_conflicts=True,
+        unique_fields=["person"],
+        update_fields=["last_digest_at"],
+    )
+
+
+@contextlib.contextmanager
+def _quick_commits():
+    """The batch's claims and marks commit without waiting for the disk (PostgreSQL's
+    synchronous_commit off, on this connection, for this batch): a commit that waits
+    for fsync costs several milliseconds here, twice per mail. A worker that dies
+    loses nothing by it, since PostgreSQL has every commit it acknowledged. Only a
+    crash of PostgreSQL itself can lose the last fraction of a second of claims and
+    marks; those deliveries are then pending or "sending" again and are sent again,
+    like a row found "sending" (see the module docstring). None is lost."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
+def _send_one(delivery: Delivery, message, mailer, outcome: BatchOutcome) -> str:
+    """Sends one claimed delivery and records the result on its row: "sent",
+    "refused" (this mail only) or "broken" (the connection; the rest should wait)."""
+    try:
+        mailer.open()  # once per batch; again after a broken connection
+        if not mailer.send_messages([message]):
+            raise ValueError("The mail has no recipient address.")
+    except (smtplib.SMTPException, OSError, ValueError) as error:
+        failure = f"{type(error).__name__}: {error}"[:2000]
+        result, wait = _mark_failed(delivery, failure, final=isinstance(error, ValueError))
+        if result == "failed":
+            outcome.failed.append(delivery.pk)
+        else:
+            outcome.retry[delivery.pk] = (wait, failure)
+        return "refused" if isinstance(error, (*MESSAGE_REFUSED, ValueError)) else "broken"
+    _mark_sent(delivery)
+    outcome.sent.append(delivery.pk)
+    return "sent"
+
+
+def deliveries_send(*, delivery_ids: list[int]) -> BatchOutcome:
+    """Sends every delivery of the batch that is still pending, over one SMTP
+    connection, each claimed and marked on its own row, so a refusal or a crash
+    affects only the mail in hand. Safe to run twice and concurrently."""
+    outcome = BatchOutcome()
+    wanted = list(dict.fromkeys(delivery_ids))
+    pending = list(
+        Delivery.objects.filter(pk__in=wanted, status=DeliveryStatus.PENDING)
+        .select_related("person")
+        .order_by("pk")
+    )
+    found = {d.pk for d in pending}
+    outcome.already = [pk for pk in wanted if pk not in found]
+    letter_of = _DigestLettersOfBatch(pending)
+    last_sent: dict[int, datetime.datetime] = {}
+    mailer = mailers.default
+    with _quick_commits():
+        try:
+            for position, delivery in enumerate(pending):
+                if not _claim(delivery, timezone.now()):
+                    outcome.already.append(delivery.pk)
+                    continue
+                digest = _is_digest(delivery)
+                # Built after the claim: a mail that cannot be built uses up attempts.
+                message = _message(delivery, letter=letter_of(delivery) if digest else None)
+                result = _send_one(delivery, message, mailer, outcome)
+                if result == "broken":
+                    # The connection itself failed: the rest waits for the next try
+                    # rather than each mail timing out against a server that is down.
+                    outcome.deferred = [d.pk for d in pending[position + 1 :]]
+                    break
+                if result == "sent" and digest:
+                    until = datetime.datetime.fromisoformat(delivery.context["until"])
+                    last_sent[delivery.person_id] = until
+        finally:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                mailer.close()
+            _digests_sent_record(last_sent)
+    return outcome
 
 
 def delivery_send(*, delivery_id: int) -> str:
     """Sends one delivery unless it was sent already. Returns "sent", "already" or
     "failed"; raises DeliveryFailed when a retry should follow."""
+    outcome = deliveries_send(delivery_ids=[delivery_id])
+    if outcome.sent:
+        return "sent"
+    if outcome.failed:
+        return "failed"
+    if outcome.retry:
+        [(wait, failure)] = outcome.retry.values()
+        raise DeliveryFailed(failure, retry_in=wait)
+    return "already"
+
+
+def deliveries_requeue_stale(*, now: datetime.datetime | None = None) -> int:
+    """Queues again the deliveries a worker took and never finished: still pending, or
+    still "sending", well after they were queued, claimed or due for a retry (a worker
+    killed with its tasks, a task lost). Sending an unsent row is idempotent.
+
+    A row found "sending" was claimed and handed to the SMTP server, and its worker died
+    before recording the answer: the server may or may not have accepted it. It is sent
+    again (see the module docstring), unless it has used up its attempts."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(seconds=settings.DELIVERY_STALE_SECONDS)
+    unfinished = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
     with transaction.atomic():
-        delivery = (
-            Delivery.objects.select_for_update().select_related("person").filter(pk=delivery_id)
-        ).first()
-        if delivery is None or delivery.status != DeliveryStatus.PENDING:
-            return "already"
-        try:
-            _message(delivery).send()
-        except (smtplib.SMTPException, OSError) as error:
-            failure = f"{type(error).__name__}: {error}"[:2000]
-        else:
-            delivery.status = DeliveryStatus.SENT
-            delivery.sent_at = timezone.now()
-            delivery.attempts += 1
-            delivery.save(update_fields=["status", "sent_at", "attempts"])
-            if delivery.context.get("kind") == "digest":
-                Preference.objects.update_or_create(
-                    person_id=delivery.person_id,
-                    defaults={
-                        "last_digest_at": datetime.datetime.fromisoformat(delivery.context["until"])
-                    },
-                )
-            return "sent"
-    # Recorded in its own transaction, so a failure is never lost with a rollback.
-    with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
-        delivery.attempts += 1
-        delivery.last_error = failure
-        if delivery.attempts >= MAX_ATTEMPTS:
-            delivery.status = DeliveryStatus.FAILED
-        delivery.save(update_fields=["attempts", "last_error", "status"])
-        if delivery.status == DeliveryStatus.FAILED:
-            return "failed"
-    raise DeliveryFailed(failure)
+        stale = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(status__in=unfinished)
+            .filter(Q(due_at__lt=cutoff) | Q(due_at__isnull=True, created_at__lt=cutoff))
+            .order_by("pk")
+            .values_list("pk", "status", "attempts")[:SWEEP_LIMIT]
+        )
+        lost = [pk for pk, status, _ in stale if status == DeliveryStatus.SENDING]
+        spent = [
+            pk
+            for pk, status, attempts in stale
+            if status == DeliveryStatus.SENDING and attempts >= MAX_ATTEMPTS
+        ]
+        Delivery.objects.filter(pk__in=spent).update(
+            status=DeliveryStatus.FAILED, last_error=LOST_WHILE_SENDING + " No attempts left."
+        )
+        again = [pk for pk, _, _ in stale if pk not in set(spent)]
+        Delivery.objects.filter(pk__in=set(lost) - set(spent)).update(
+            status=DeliveryStatus.PENDING, last_error=LOST_WHILE_SENDING + " Sent again."
+        )
+        Delivery.objects.filter(pk__in=again).update(due_at=now)
+        if again:
+            logger.warning("Queued %s unfinished deliveries again.", len(again))
+        _enqueue(again)
+    return len(again)
 
 
 @transaction.atomic
@@ -333,5 +673,6 @@ def delivery_retry(*, delivery: Delivery) -> None:
         raise IllegalTransition("Only failed deliveries can be retried.")
     delivery.status = DeliveryStatus.PENDING
     delivery.attempts = 0
-    delivery.save(update_fields=["status", "attempts"])
+    delivery.due_at = timezone.now()
+    delivery.save(update_fields=["status", "attempts", "due_at"])
     _enqueue([delivery.pk])

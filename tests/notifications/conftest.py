@@ -42,15 +42,19 @@ def _tasks_run_in_the_test():
 
 
 class MailSink:
-    """What an SMTP server on 127.0.0.1 accepted. It can refuse the first attempts
-    for every recipient with a temporary error, or answer slowly."""
+    """What an SMTP server on 127.0.0.1 accepted, and over which connections. It can
+    refuse the first attempts for every recipient (or for some) with a temporary
+    error, or answer slowly."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.attempts: Counter[str] = Counter()
         self.refuse_first = 0
+        self.refuse_first_for: dict[str, int] = {}
         self.delay = 0.0
         self.port = 0
+        # The client's (address, port) of each accepted message: one per connection.
+        self.peers: list[tuple] = []
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope) -> str:
@@ -59,10 +63,19 @@ class MailSink:
         with self._lock:
             for address in envelope.rcpt_tos:
                 self.attempts[address] += 1
-            if max(self.attempts[a] for a in envelope.rcpt_tos) <= self.refuse_first:
+            refused = max(
+                self.attempts[a] <= self.refuse_first_for.get(a, self.refuse_first)
+                for a in envelope.rcpt_tos
+            )
+            if refused:
                 return "451 4.3.0 Mailbox busy, try again later"
             self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+            self.peers.append(tuple(session.peer))
         return "250 2.0.0 Accepted"
+
+    def connections(self) -> int:
+        """How many SMTP connections the accepted messages came over."""
+        return len(set(self.peers))
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if address in str(m["To"])]

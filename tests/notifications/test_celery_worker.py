@@ -1,6 +1,6 @@
 """A real Celery worker, fed through Redis, working on the test's PostgreSQL database
 and sending to a real SMTP socket: two beat ticks of the weekly digest for twenty
-people end with exactly one mail each."""
+people end with exactly one mail each, sent as one batch over one connection."""
 
 import os
 import signal
@@ -133,4 +133,7 @@ def test_a_real_worker_mails_each_of_twenty_people_exactly_once(worker, smtp_sin
     assert worker.process.wait(timeout=SHUTDOWN_SECONDS) == 0
     log = worker.output()
     assert "notifications.tasks.schedule_digests" in log
-    assert log.count("notifications.tasks.send_delivery[") >= len(people)
+    # Twenty digests are one batch: one task, one SMTP connection.
+    assert log.count("notifications.tasks.send_deliveries[") >= 1
+    assert "'sent': 20," in log
+    assert smtp_sink.connections() == 1
