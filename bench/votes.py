@@ -49,6 +49,9 @@ def main() -> list[Row]:
     parser.add_argument(
         "--stock-voters", type=int, default=10, help="voters in the pool/stock comparison"
     )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="uvicorn worker processes (the bare baseline too)"
+    )
     args = parser.parse_args()
     seconds = args.seconds or (10 if args.short else 60)
     bare_seconds = args.bare_seconds or (4 if args.short else 15)
@@ -68,12 +71,12 @@ def main() -> list[Row]:
     person_ids = [p.pk for p in persons]
 
     voters = Voters(args.voters, hot_ids, person_ids, secrets_by_person)
-    with Server(pool=True, log="votes-server") as server:
+    with Server(workers=args.workers, pool=True, log="votes-server") as server:
         state = asyncio.run(_load(server, args.voters, seconds, bare_seconds, voters))
         # DATABASE_POOL=0 (one new connection per request under ASGI) against the pool,
         # at a concurrency this shared machine's PostgreSQL (max_connections=100) survives.
         state["pooled_small"] = asyncio.run(_small(server, args.stock_voters, stock_s, voters))
-    with Server(pool=False, log="votes-stock-server") as stock_server:
+    with Server(workers=args.workers, pool=False, log="votes-stock-server") as stock_server:
         state["stock_small"] = asyncio.run(_small(stock_server, args.stock_voters, stock_s, voters))
     state["tally"] = voters.tally
     state["unexpected"] = voters.unexpected
