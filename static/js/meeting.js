@@ -142,7 +142,15 @@
     Object.keys(shown).forEach(function (id) { shown[id].remove(); });
     var empty = list.querySelector("li.empty");
     if (wanted.length && empty) empty.remove();
-    order(list, wanted, readerAt(list));
+    var fixed = readerAt(list);
+    // Questions moving above the reader's one would push it down the screen: note
+    // where it is and scroll by whatever the reordering moved it.
+    var topBefore = fixed ? fixed.getBoundingClientRect().top : null;
+    order(list, wanted, fixed);
+    if (fixed && fixed.isConnected) {
+      var shift = fixed.getBoundingClientRect().top - topBefore;
+      if (shift) window.scrollBy(0, shift);
+    }
     if (!wanted.length && !list.querySelector("li.empty")) {
       var none = document.createElement("li");
       none.className = "empty";

@@ -148,12 +148,6 @@ def test_a_phone_reader_of_the_agenda_stays_in_place_while_the_meeting_moves_on(
     assert _moved(before, after) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="meeting.js re-sorts the questions around the one the reader has selected "
-    "without keeping it in place on the screen: it moves down a row (about 100 px) when "
-    "another question overtakes it",
-)
 def test_a_question_the_reader_is_reading_stays_in_place_when_another_overtakes_it(
     asgi_live_server, chromium, organisation
 ):
