@@ -657,6 +657,9 @@ def test_task_messages_on_the_redis_broker_name_nobody(scene, settings):
     browser = scene.browser()
     with audited(scene) as outcome:
         response = browser.post(reverse("concerns:vote", args=[concern.pk]), {"action": "cast"})
+        # The follower's mail and the webhook wait for the batch: run it, so their task
+        # messages reach the broker and are searched too.
+        concern_services.publication_batch()
     assert response.status_code == 302
     queued = [t for t in outcome.kept.stores if t.place == "redis" and "send_delivery" in t.text]
     assert queued, "no task message reached the broker"
