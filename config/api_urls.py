@@ -32,6 +32,13 @@ urlpatterns = [
     path("concerns/<uuid:concern_id>/response/", responses.ResponseApi.as_view(), name="response"),
     path("concerns/<uuid:concern_id>/response/draft/", responses.DraftApi.as_view(), name="draft"),
     path(
+        "concerns/<uuid:concern_id>/response/draft/saved/",
+        responses.DraftReadApi.as_view(),
+        name="draft-saved",
+    ),
+    path("overdue/", responses.OverdueApi.as_view(), name="overdue"),
+    path("dashboard/", responses.DashboardApi.as_view(), name="dashboard"),
+    path(
         "concerns/<uuid:concern_id>/commitments/",
         responses.CommitmentListApi.as_view(),
         name="commitments",
@@ -115,6 +122,7 @@ urlpatterns = [
     ),
     path("ledger/entries/", ledger.LedgerEntriesApi.as_view(), name="ledger-entries"),
     path("ledger/head/", ledger.LedgerHeadApi.as_view(), name="ledger-head"),
+    path("ledger/heads/", ledger.PublishedHeadsApi.as_view(), name="ledger-heads"),
     path("ledger/verify/", ledger.LedgerVerifyApi.as_view(), name="ledger-verify"),
     path("me/", me.MeApi.as_view(), name="me"),
     path("me/concerns/", concerns.MyConcernListApi.as_view(), name="my-concerns"),

@@ -83,3 +83,18 @@ class LedgerVerifyApi(APIView):
         incoming.is_valid(raise_exception=True)
         result = selectors.ledger_verify(anchor=incoming.validated_data.get("head"))
         return Response(VerificationOut(result).data)
+
+
+class PublishedHeadOut(serializers.Serializer):
+    sequence = serializers.IntegerField()
+    entry_hash = serializers.CharField()
+    published_at = serializers.DateTimeField()
+
+
+class PublishedHeadsApi(APIView):
+    """The heads published on a schedule, newest first: note one, and later prove
+    with `ledger/verify/` that the ledger still extends it."""
+
+    @extend_schema(responses=PublishedHeadOut(many=True))
+    def get(self, request):
+        return Response(PublishedHeadOut(selectors.published_heads(limit=50), many=True).data)

@@ -179,3 +179,93 @@ class RatingApi(APIView):
             concern=concern, rater=request.user, value=incoming.validated_data["value"]
         )
         return Response(_response_body(concern, request.user))
+
+
+class DraftOut(serializers.Serializer):
+    position = serializers.CharField(source="draft_position")
+    summary = serializers.CharField(source="draft_summary")
+    details = serializers.CharField(source="draft_details")
+    updated_at = serializers.DateTimeField(source="draft_updated_at", allow_null=True)
+
+
+class DraftReadApi(APIView):
+    """A leader reads the private draft saved for a concern (empty when none)."""
+
+    permission_classes = [IsAuthenticated, IsLeader]
+
+    @extend_schema(operation_id="v1_concerns_response_draft_read", responses=DraftOut)
+    def get(self, request, concern_id):
+        concern = _public(concern_id)
+        draft = selectors.response_draft(concern=concern)
+        return Response(DraftOut(draft).data)
+
+
+class OverdueOut(serializers.Serializer):
+    id = serializers.UUIDField(source="pk")
+    title = serializers.CharField()
+    vote_count = serializers.IntegerField()
+    response_due_on = serializers.DateField()
+    days_overdue = serializers.IntegerField()
+    accountable_leader = serializers.SerializerMethodField()
+    url = serializers.CharField(source="get_absolute_url")
+
+    def get_accountable_leader(self, concern) -> str | None:
+        leader = concern.accountable_leader
+        return leader.display_name if leader else None
+
+
+class OverdueApi(APIView):
+    """Concerns past their response deadline, longest overdue first (the overdue page)."""
+
+    @extend_schema(responses=OverdueOut(many=True))
+    def get(self, request):
+        return Response(OverdueOut(selectors.overdue_list(), many=True).data)
+
+
+class LeaderOut(serializers.Serializer):
+    leader = serializers.CharField(source="leader.display_name")
+    assigned = serializers.IntegerField()
+    answered = serializers.IntegerField()
+    answered_on_time = serializers.IntegerField()
+    response_rate = serializers.IntegerField(allow_null=True)
+    median_days_to_respond = serializers.FloatField(allow_null=True)
+    overdue_now = serializers.IntegerField()
+    commitments_kept = serializers.IntegerField()
+    commitments_missed = serializers.IntegerField()
+    commitments_open = serializers.IntegerField()
+    ratings = serializers.DictField(child=serializers.IntegerField())
+
+
+class MonthOut(serializers.Serializer):
+    month = serializers.CharField()
+    became_due = serializers.IntegerField()
+    answered = serializers.IntegerField()
+    deadlines_missed = serializers.IntegerField()
+
+
+class GroupOut(serializers.Serializer):
+    label = serializers.CharField()
+    people = serializers.IntegerField()
+    figures = serializers.DictField(child=serializers.IntegerField())
+
+
+class BreakdownOut(serializers.Serializer):
+    shown = GroupOut(many=True)
+    hidden = serializers.IntegerField(help_text="How many groups are hidden; nothing else.")
+    min_group_size = serializers.IntegerField()
+
+
+class DashboardOut(serializers.Serializer):
+    leaders = LeaderOut(many=True)
+    months = MonthOut(many=True)
+    departments = BreakdownOut()
+    tags = BreakdownOut()
+
+
+class DashboardApi(APIView):
+    """The accountability dashboard's figures, with the same small-group suppression
+    as the page (one selector for both)."""
+
+    @extend_schema(responses=DashboardOut)
+    def get(self, request):
+        return Response(DashboardOut(selectors.accountability_dashboard()).data)

@@ -355,3 +355,9 @@ def _breakdowns(today: date) -> tuple[Breakdown, Breakdown]:
 
 def _by_label(item: tuple[int, _Row]) -> tuple[str, int]:
     return item[1].label.casefold(), item[0]
+
+
+def response_draft(*, concern: Concern) -> Response:
+    """The concern's response with its private draft; an empty, unsaved one if no
+    leader has written anything yet."""
+    return Response.objects.filter(concern=concern).first() or Response(concern=concern)

@@ -506,6 +506,10 @@ API = [
         ANSWERED,
         {"position": "partly", "summary": "Half.", "details": "More."},
     ),
+    Row("api:draft-saved", "get", ONLY_LEADERS("200"), ANSWERED),
+    Row("api:overdue", "get", SIGNED_IN("200")),
+    Row("api:dashboard", "get", SIGNED_IN("200")),
+    Row("api:ledger-heads", "get", SIGNED_IN("200")),
     Row("api:commitments", "post", ONLY_LEADERS("201"), ANSWERED, "commitment"),
     Row("api:rating", "post", SIGNED_IN("200"), ANSWERED, {"value": "partly"}),
     Row(
