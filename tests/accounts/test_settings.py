@@ -160,7 +160,7 @@ def test_with_database_and_redis_urls_the_real_services_are_used():
 
     assert chosen["database"] == "postgresql"
     assert chosen["database_name"] == "answerable"
-    assert chosen["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert chosen["cache"] == "config.cache.ResilientRedisCache"  # Django's, degrading
     assert chosen["channel_layer"] == "channels_redis.core.RedisChannelLayer"
     assert chosen["celery_broker"] == REDIS_URL
     assert chosen["celery_eager"] is False
