@@ -191,10 +191,7 @@ class ConcernListApi(APIView):
             tags=data.get("tags", []),
             department=data.get("department"),
         )
-        body = {"concern": ConcernOut(submission.concern).data, "receipt": submission.receipt}
-        response = Response(body, status=status.HTTP_201_CREATED)
-        response["Cache-Control"] = "no-store"
-        return response
+        return _submitted(submission)
 
 
 class ConcernDetailApi(APIView):
@@ -212,6 +209,15 @@ def _concern(concern_id) -> Concern:
     if concern is None:
         raise Http404("No such concern.")
     return concern
+
+
+def _submitted(submission: services.Submission) -> Response:
+    """The answer to a new concern: an anonymous one carries its receipt, once, and
+    nothing may keep a copy of it."""
+    body = {"concern": ConcernOut(submission.concern).data, "receipt": submission.receipt}
+    response = Response(body, status=status.HTTP_201_CREATED)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 class VoteOut(serializers.Serializer):
@@ -451,7 +457,4 @@ class PublicConcernApi(APIView):
             tags=data.get("tags", []),
             department=data.get("department"),
         )
-        body = {"concern": ConcernOut(submission.concern).data, "receipt": submission.receipt}
-        response = Response(body, status=status.HTTP_201_CREATED)
-        response["Cache-Control"] = "no-store"
-        return response
+        return _submitted(submission)
