@@ -10,9 +10,11 @@ bad key) still raises.
 """
 
 import logging
+import threading
 import time
 
 from django.core.cache.backends.redis import RedisCache
+from django.utils.functional import cached_property
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -31,7 +33,28 @@ def unreachable(error: Exception) -> None:
         logger.warning("Redis cache unreachable (%s): working without it", type(error).__name__)
 
 
+_clients: dict[tuple, object] = {}
+_clients_lock = threading.Lock()
+
+
 class ResilientRedisCache(RedisCache):
+    """Also: one Redis client (and so one connection pool) per process.
+
+    Django keeps cache objects per async context, so under ASGI every request made a
+    new backend, a new connection pool and a new TCP connection to Redis (with its
+    handshake) for its first cache call: ~12 % of a vote's time in py-spy
+    (bench/README.md, problem 12). The pool is thread-safe and redis-py resets it
+    after a fork, so the backends of one process share it."""
+
+    @cached_property
+    def _cache(self):
+        key = (tuple(self._servers), repr(sorted(self._options.items())))
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                client = _clients[key] = self._class(self._servers, **self._options)
+        return client
+
     def get(self, key, default=None, version=None):
         try:
             return super().get(key, default, version)

@@ -150,6 +150,10 @@ else:
     }
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
+# How many requests run Django code at once in one ASGI server process (config/handler.py);
+# the others wait on the event loop. More threads than this fight over the GIL.
+ASGI_THREADS = env_int("ASGI_THREADS", 4)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:sign-in"

@@ -55,3 +55,12 @@ def _fast_password_hashing(settings):
     # Argon2 is the real hasher (tests/accounts checks it); tests that only need
     # someone signed in use a fast one.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _cache_warning_not_throttled(monkeypatch):
+    # config/cache.py warns at most once a minute that Redis is unreachable; every
+    # test starts as if it had not warned yet, so the order tests run in does not matter.
+    from config import cache as resilient
+
+    monkeypatch.setattr(resilient, "_last_warning", float("-inf"))
