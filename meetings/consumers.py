@@ -2,15 +2,16 @@
 also drive it. Every message carries the meeting's sequence number, and a client
 that connects or asks gets a full snapshot.
 
-Fan-out is the hot path: one published state goes to every watching socket. A state
-event arrives already serialised (meetings.events) and touches no database, so it is
-neither re-encoded nor preceded by channels' per-message database clean-up here."""
+Fan-out is the hot path: one published state goes to every watching socket. Sockets
+do not join the meeting's group themselves: the process's relay (meetings.relay) does,
+once, and hands each state, already serialised (meetings.events), to every local
+socket."""
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from concerns.errors import ConcernError, IllegalTransition, InvalidInput
-from meetings import selectors, services
+from meetings import relay, selectors, services
 from meetings.events import drivers_group, meeting_group, state_text
 from meetings.models import AgendaItem, Meeting
 
@@ -51,15 +52,6 @@ class MeetingConsumer(AsyncJsonWebsocketConsumer):
     # states are not sent again.
     shown_seq = -1
 
-    async def dispatch(self, message):
-        # channels awaits close_old_connections() in a worker thread before every
-        # handler: for a state event, which reads nothing, that thread hop per client
-        # was most of the fan-out's cost. Everything else takes the usual path.
-        if message["type"] == "meeting.state":
-            await self.meeting_state(message)
-        else:
-            await super().dispatch(message)
-
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -71,13 +63,13 @@ class MeetingConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4404)
             return
         self.group = (drivers_group if self.is_driver else meeting_group)(self.meeting_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await relay.join(self.channel_layer, self.group, self)
         await self.accept()
         await self.send_snapshot()
 
     async def disconnect(self, code):
         if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await relay.leave(self.group, self)
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         try:
@@ -114,10 +106,10 @@ class MeetingConsumer(AsyncJsonWebsocketConsumer):
         else:
             await self.send_json({"type": "error", "message": "Unknown action."})
 
-    async def meeting_state(self, event):
-        # A state is whole, so one not newer than what the client shows adds nothing:
-        # a publisher that read its state later, or a repeat of a coalesced one.
-        if event["seq"] <= self.shown_seq:
+    async def deliver_state(self, seq: int, text: str) -> None:
+        """Called by the relay. A state is whole, so one not newer than what the client
+        shows adds nothing: a publisher that read its state later, or a repeat."""
+        if seq <= self.shown_seq:
             return
-        self.shown_seq = event["seq"]
-        await self.send(text_data=event["text"])
+        self.shown_seq = seq
+        await self.send(text_data=text)

@@ -7,7 +7,6 @@ layer is Redis, so all of these run over it there; one test insists on Redis."""
 
 import json
 import os
-from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -85,30 +84,6 @@ def fresh(meeting: Meeting) -> Meeting:
 
 def without_clock(message: dict) -> dict:
     return {key: value for key, value in message.items() if key not in ("type", "at")}
-
-
-@pytest.fixture
-def moderator():
-    return factories.moderator(first_name="Mo", last_name="Derator")
-
-
-@pytest.fixture
-def employee():
-    return factories.person(first_name="Em", last_name="Ployee")
-
-
-@pytest.fixture
-def meeting(moderator):
-    meeting = services.meeting_create(
-        organiser=moderator,
-        title="Spring all-hands",
-        scheduled_start=timezone.now() + timedelta(minutes=5),
-        hosts=[moderator],
-    )
-    for title in ("Parking spaces", "Canteen prices", "Lockers"):
-        concern = factories.open_concern(title=title)
-        services.agenda_item_add(meeting=meeting, moderator=moderator, concern=concern)
-    return fresh(meeting)
 
 
 def items(meeting: Meeting) -> list[AgendaItem]:
