@@ -17,8 +17,11 @@ line break).
 """
 
 import binascii
+import contextlib
 import email.policy
+import re
 import secrets
+import smtplib
 from email.message import Message
 from email.utils import formatdate, make_msgid
 
@@ -99,3 +102,64 @@ class DigestMail(EmailMultiAlternatives):
         message.attach(_text_part(self.body, "plain", mail_policy))
         message.attach(_text_part(self.alternatives[0].content, "html", mail_policy))
         return message
+
+
+def send_handing_over(backend, message, *, before_end) -> None:
+    """Sends one message over an open SMTP backend, as its `send_messages` would, but
+    calls `before_end()` once the server has all of the message except the final
+    "." line, and only then sends that line.
+
+    An SMTP server delivers nothing of a transaction whose connection closes before
+    that line (RFC 5321, 4.1.1.4). So whatever `before_end` commits (the delivery's
+    "sent") is on record before the server can accept the mail, and a worker killed at
+    any moment before it leaves a mail that was not delivered. What stays uncertain is
+    the instant between that commit and one socket write, not the server's reply and a
+    database round trip as when "sent" is recorded after the answer. A refusal after
+    the "." raises SMTPDataError, as smtplib does, for the caller to undo its record.
+    """
+    connection = backend.connection
+    recipients = [backend.prep_address(address) for address in message.recipients()]
+    if not recipients:
+        raise ValueError("The mail has no recipient address.")
+    sender = backend.prep_address(message.from_email)
+    data = message.message(policy=email.policy.SMTP).as_bytes()
+    connection.ehlo_or_helo_if_needed()
+    code, reply = connection.mail(sender)
+    if code != 250:
+        _reset(connection)
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused = {}
+    for recipient in recipients:
+        code, reply = connection.rcpt(recipient)
+        if code not in (250, 251):
+            refused[recipient] = (code, reply)
+    if len(refused) == len(recipients):
+        _reset(connection)
+        raise smtplib.SMTPRecipientsRefused(refused)
+    code, reply = connection.docmd("data")
+    if code != 354:
+        _reset(connection)
+        raise smtplib.SMTPDataError(code, reply)
+    body = _DOT_AT_LINE_START.sub(b"..", data)  # dot-stuffing, as smtplib does
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    connection.send(body)
+    try:
+        before_end()
+    except BaseException:
+        connection.close()  # mid-DATA: the server drops the unfinished mail
+        raise
+    connection.send(b".\r\n")
+    code, reply = connection.getreply()
+    if code != 250:
+        _reset(connection)
+        raise smtplib.SMTPDataError(code, reply)
+
+
+_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
+
+
+def _reset(connection) -> None:
+    # As smtplib does after a refusal: the connection stays usable for the next mail.
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        connection.rset()

@@ -11,9 +11,11 @@ connection) treats each row on its own:
    committed before any byte goes to the SMTP server. The UPDATE takes the row
    lock, so of two workers holding the same row exactly one claims it; the other
    finds it no longer pending and leaves it;
-2. send it over the batch's connection;
-3. mark it sent, or record the refusal: pending again with the time of its retry
-   (backoff), or failed after MAX_ATTEMPTS.
+2. send it over the batch's connection; over SMTP, mark it "sent" once the server
+   has all of it but the final "." line, then send that line (notifications.mail:
+   a server delivers nothing of a mail whose connection ends before it);
+3. or record the refusal: pending again with the time of its retry (backoff), or
+   failed after MAX_ATTEMPTS (a refusal of the "." undoes the "sent").
 
 A refusal of one mail (4xx/5xx) costs only that mail a retry; a broken connection
 stops the batch, and the rest of it, never claimed, is tried again later.
@@ -24,17 +26,16 @@ the batch of a killed worker, whose broker message would otherwise come back onl
 after the broker's visibility timeout. A pending row was never handed to SMTP, so
 sending it is safe.
 
-A row found "sending" is the one decision: its worker died between claiming it and
-recording the server's answer. If the server had not accepted the message yet
-(the worker died before or during DATA), nothing was delivered; if it had, the mail
-is out. The server cannot be asked, so such a row is **sent again**: never lost, at
-the risk of a rare duplicate. The duplicate happens only when a worker dies between
-the server's "250 accepted" and the commit of "sent" (one UPDATE) for the one mail it
-has in hand. The Message-ID is derived from the delivery (`<delivery-ID@MAIL_DOMAIN>`),
-so a receiving system that drops repeated Message-IDs drops that copy, and the row's
-`last_error` says it was sent again. Never resending would instead lose the mail
-silently whenever the worker died before the server accepted it, the longer part of
-the window. See docs/mail-delivery.md.
+A row found "sending" is sent again: its worker died before recording "sent", so
+before the mail's last line went out, and the server delivered nothing. The one
+uncertain moment is between the commit of "sent" and the write of that last line (a
+single socket write): a worker killed exactly then leaves a row "sent" whose mail the
+server dropped. Recording "sent" after the server's answer instead left a window of
+the server's reply plus a database round trip in which a killed worker's mail was
+sent twice (bench/digests.py measured one such duplicate in 10,000 with four
+processes killed). The Message-ID is derived from the delivery
+(`<delivery-ID@MAIL_DOMAIN>`), so a copy sent again after a PostgreSQL crash (see
+_quick_commits) is recognisable. See docs/mail-delivery.md.
 """
 
 import contextlib
@@ -49,6 +50,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, mailers
+from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
@@ -59,7 +61,7 @@ from django.utils.html import escape
 from accounts.models import User
 from concerns.errors import IllegalTransition, InvalidInput
 from concerns.models import Concern, Status
-from notifications.mail import DigestMail
+from notifications.mail import DigestMail, send_handing_over
 from notifications.models import (
     Delivery,
     DeliveryStatus,
@@ -91,7 +93,8 @@ SWEEP_LIMIT = 5000
 # Refusals of one message: the connection stays usable (smtplib sends RSET).
 MESSAGE_REFUSED = (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
 LOST_WHILE_SENDING = (
-    "The worker stopped while sending it, before the SMTP server's answer was recorded."
+    "The worker stopped while sending it, before it was recorded as sent (so before the"
+    " mail's last line went out)."
 )
 
 
@@ -508,11 +511,16 @@ def _mark_failed(delivery: Delivery, failure: str, *, final: bool) -> tuple[str,
     of its next try (the sweep leaves it alone until then)."""
     final = final or delivery.attempts >= MAX_ATTEMPTS
     wait = backoff_after(delivery.attempts)
+    # "sent" too: over SMTP the row is marked sent just before the mail's last line,
+    # and a server that refuses the mail after it has that mark undone here.
     Delivery.objects.filter(
-        pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=delivery.attempts
+        pk=delivery.pk,
+        status__in=[DeliveryStatus.SENDING, DeliveryStatus.SENT],
+        attempts=delivery.attempts,
     ).update(
         status=DeliveryStatus.FAILED if final else DeliveryStatus.PENDING,
         last_error=failure,
+        sent_at=None,
         due_at=timezone.now() + datetime.timedelta(seconds=wait),
     )
     return ("failed" if final else "retry"), wait
@@ -554,9 +562,19 @@ def _quick_commits():
 def _send_one(delivery: Delivery, message, mailer, outcome: BatchOutcome) -> str:
     """Sends one claimed delivery and records the result on its row: "sent",
     "refused" (this mail only) or "broken" (the connection; the rest should wait)."""
+    marked = False
+
+    def mark_sent() -> None:
+        nonlocal marked
+        _mark_sent(delivery)
+        marked = True
+
     try:
         mailer.open()  # once per batch; again after a broken connection
-        if not mailer.send_messages([message]):
+        if isinstance(mailer, SmtpBackend):
+            # Marked sent before the server can accept it (notifications.mail).
+            send_handing_over(mailer, message, before_end=mark_sent)
+        elif not mailer.send_messages([message]):
             raise ValueError("The mail has no recipient address.")
     except (smtplib.SMTPException, OSError, ValueError) as error:
         failure = f"{type(error).__name__}: {error}"[:2000]
@@ -566,7 +584,8 @@ def _send_one(delivery: Delivery, message, mailer, outcome: BatchOutcome) -> str
         else:
             outcome.retry[delivery.pk] = (wait, failure)
         return "refused" if isinstance(error, (*MESSAGE_REFUSED, ValueError)) else "broken"
-    _mark_sent(delivery)
+    if not marked:
+        _mark_sent(delivery)
     outcome.sent.append(delivery.pk)
     return "sent"
 
