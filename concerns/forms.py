@@ -114,4 +114,3 @@ class SearchForm(forms.Form):
     sort = forms.CharField(required=False)
     status = forms.CharField(required=False)
     tag = forms.CharField(required=False)
-    page = forms.IntegerField(required=False, min_value=1)

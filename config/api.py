@@ -151,11 +151,6 @@ class SafeCursorPagination(CursorPagination):
             raise exceptions.NotFound(self.invalid_cursor_message) from error
 
 
-class ConcernCursorPagination(SafeCursorPagination):
-    page_size = 25
-    ordering = ("-vote_count", "pk")
-
-
 def api_not_found(request, *args, **kwargs):
     """Unknown addresses under /api/ answer in the API's own error format."""
     body = {"type": "about:blank", "title": "Not found", "status": 404,
