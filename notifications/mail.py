@@ -22,6 +22,7 @@ import email.policy
 import re
 import secrets
 import smtplib
+import socket
 from email.message import Message
 from email.utils import formatdate, make_msgid
 
@@ -87,6 +88,32 @@ class DigestMail(EmailMultiAlternatives):
             return None
         return headers
 
+    def smtp_bytes(self) -> bytes:
+        """The mail as it goes over SMTP (CRLF line ends): the MIME structure of
+        `message()`, written out in one join instead of through the email package's
+        generator, which makes a call per line (a third of a digest's sending CPU in
+        bench/digests.py). Anything `message()` would hand to Django takes that path."""
+        headers = self._headers()
+        if headers is None:
+            return self.message(policy=email.policy.SMTP).as_bytes()
+        boundary = "=_" + secrets.token_hex(8)
+        lines = [
+            "MIME-Version: 1.0",
+            f'Content-Type: multipart/alternative; boundary="{boundary}"',
+            *(f"{name}: {value}" for name, value in headers),
+            "",
+        ]
+        for subtype, text in (("plain", self.body), ("html", self.alternatives[0].content)):
+            lines += [
+                f"--{boundary}",
+                f'Content-Type: text/{subtype}; charset="utf-8"',
+                "Content-Transfer-Encoding: quoted-printable",
+                "",
+                _quoted_printable(text).replace("\n", "\r\n"),
+            ]
+        lines.append(f"--{boundary}--")
+        return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
     def message(self, *, policy=email.policy.default):
         headers = self._headers()
         if headers is None:
@@ -122,8 +149,16 @@ def send_handing_over(backend, message, *, before_end) -> None:
     if not recipients:
         raise ValueError("The mail has no recipient address.")
     sender = backend.prep_address(message.from_email)
-    data = message.message(policy=email.policy.SMTP).as_bytes()
+    if isinstance(message, DigestMail):
+        data = message.smtp_bytes()
+    else:
+        data = message.message(policy=email.policy.SMTP).as_bytes()
     connection.ehlo_or_helo_if_needed()
+    if connection.sock is not None:
+        # The last line is a write of its own after the body: without TCP_NODELAY,
+        # Nagle's algorithm holds it until the server acknowledges the body, which a
+        # delayed ACK can put off by 40 ms.
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     code, reply = connection.mail(sender)
     if code != 250:
         _reset(connection)
