@@ -52,7 +52,7 @@ from django.core import signing
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
 from django.db import DatabaseError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -483,14 +483,35 @@ class BatchOutcome:
         }
 
 
+# The two statements every mail runs, as plain SQL: the ORM's query building cost 0.8 ms
+# per statement against 0.27 ms for the same UPDATE written out (bench/README.md).
+_TABLE = Delivery._meta.db_table
+# The model's own table name; every value is a parameter.
+_CLAIM_SQL = (
+    f'UPDATE "{_TABLE}" SET "status" = %s, "attempts" = "attempts" + 1, "due_at" = %s '  # noqa: S608
+    'WHERE "id" = %s AND "status" = %s AND "attempts" = %s'
+)
+_MARK_SENT_SQL = (
+    f'UPDATE "{_TABLE}" SET "status" = %s, "sent_at" = %s '  # noqa: S608
+    'WHERE "id" = %s AND "status" = %s AND "attempts" = %s'
+)
+
+
+def _row_update(sql: str, params: list) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
 def _claim(delivery: Delivery, now: datetime.datetime) -> bool:
     """Marks a pending delivery "sending" and counts the attempt, committed before any
     byte goes to the SMTP server. The conditional UPDATE takes the row lock, so of two
     workers holding the same delivery exactly one claims it; the other sees it is no
     longer pending."""
-    claimed = Delivery.objects.filter(
-        pk=delivery.pk, status=DeliveryStatus.PENDING, attempts=delivery.attempts
-    ).update(status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, due_at=now)
+    claimed = _row_update(
+        _CLAIM_SQL,
+        [DeliveryStatus.SENDING, now, delivery.pk, DeliveryStatus.PENDING, delivery.attempts],
+    )
     if claimed:
         delivery.attempts += 1
     return bool(claimed)
@@ -499,9 +520,16 @@ def _claim(delivery: Delivery, now: datetime.datetime) -> bool:
 def _mark_sent(delivery: Delivery) -> None:
     # `attempts` fences the claim: a row the sweep already gave to another worker is
     # not marked by this one.
-    marked = Delivery.objects.filter(
-        pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=delivery.attempts
-    ).update(status=DeliveryStatus.SENT, sent_at=timezone.now())
+    marked = _row_update(
+        _MARK_SENT_SQL,
+        [
+            DeliveryStatus.SENT,
+            timezone.now(),
+            delivery.pk,
+            DeliveryStatus.SENDING,
+            delivery.attempts,
+        ],
+    )
     if not marked:
         logger.warning("Delivery %s was sent but had been queued again meanwhile.", delivery.pk)
 
