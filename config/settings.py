@@ -243,9 +243,9 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            # CHANNEL_LAYER_PUBSUB=1: one Redis PUBLISH per group message, delivered
-            # once to each server process, nothing kept in Redis; ~40 % less server CPU
-            # per live-meeting update (bench/fanout.py --layer).
+            # CHANNEL_LAYER_PUBSUB=1: one Redis PUBLISH per group message, nothing
+            # kept in Redis. With one relay per process and meeting (meetings/relay.py)
+            # both layers cost the same per update (bench/fanout.py --layer).
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer"
             if env_bool("CHANNEL_LAYER_PUBSUB", False)
             else "channels_redis.core.RedisChannelLayer",
