@@ -33,7 +33,9 @@ class _Relay:
     def __init__(self, layer, group: str) -> None:
         self.layer = layer
         self.group = group
-        self.sockets: set = set()
+        # Weak: a consumer whose connection ended without reaching `leave` (an error
+        # in connect, say) is not kept alive, nor written to, by the relay.
+        self.sockets: weakref.WeakSet = weakref.WeakSet()
         self.channel: str | None = None
         self.task: asyncio.Task | None = None
 

@@ -136,3 +136,24 @@ def test_on_redis_two_watching_browsers_are_one_group_member_and_both_see_each_c
     from asgiref.sync import async_to_sync
 
     async_to_sync(scenario)()
+
+
+def test_a_socket_gone_without_leaving_is_not_kept_alive_by_the_relay():
+    import gc
+
+    layer = InMemoryChannelLayer()
+
+    async def scenario():
+        kept, gone = Watcher(), Watcher()
+        await relay.join(layer, GROUP, kept)
+        await relay.join(layer, GROUP, gone)
+        del gone
+        gc.collect()
+
+        await layer.group_send(GROUP, state(5))
+        await settle()
+        assert kept.frames == [(5, '{"seq":5}')]
+        assert len(relay._relays().relays[GROUP].sockets) == 1
+        await relay.leave(GROUP, kept)
+
+    run(scenario())
