@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Department, Organisation, User
 from concerns import selectors, services, throttles
-from concerns.errors import ConcernNotFound
+from concerns.errors import ConcernNotFound, WrongAccessPhrase
 from concerns.models import Concern, Status, Tag
 from config.api import IsModerator
 
@@ -445,16 +445,15 @@ class PublicConcernApi(APIView):
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
         throttles.public_submission_limit(request)
-        if not organisation.access_phrase_matches(data["access_phrase"]):
-            raise serializers.ValidationError(
-                {"access_phrase": ["That is not the organisation's access phrase."]}
+        try:
+            submission = services.concern_submit_public(
+                organisation=organisation,
+                access_phrase=data["access_phrase"],
+                title=data["title"],
+                body=data["body"],
+                tags=data.get("tags", []),
+                department=data.get("department"),
             )
-        submission = services.concern_submit(
-            author=None,
-            anonymous=True,
-            title=data["title"],
-            body=data["body"],
-            tags=data.get("tags", []),
-            department=data.get("department"),
-        )
+        except WrongAccessPhrase as error:
+            raise serializers.ValidationError({"access_phrase": [str(error)]}) from error
         return _submitted(submission)

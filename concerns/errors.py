@@ -28,3 +28,8 @@ class RateLimited(ConcernError):
 
 class InvalidInput(ConcernError):
     pass
+
+
+class WrongAccessPhrase(InvalidInput):
+    """The form that needs no sign-in was sent with a phrase that is not the
+    organisation's."""

@@ -32,6 +32,7 @@ from concerns.errors import (
     InvalidInput,
     NotAllowed,
     ReceiptNotFound,
+    WrongAccessPhrase,
 )
 from concerns.models import Concern, ConcernEvent, LeaderRoute, Message, Status, Tag, Vote
 from concerns.rendering import render_markdown
@@ -248,6 +249,25 @@ def concern_review_start(*, concern: Concern, moderator: User) -> Concern:
     concern = _locked(concern.pk)
     _transition(concern, Status.IN_REVIEW, actor=moderator)
     return concern
+
+
+def concern_submit_public(
+    *,
+    organisation: Organisation,
+    access_phrase: str,
+    title: str,
+    body: str,
+    tags: Iterable[Tag] = (),
+    department: Department | None = None,
+) -> Submission:
+    """A concern through the form that needs no sign-in (page and API): anonymous
+    always, and only with the organisation's access phrase. Whether the form is open,
+    and the rate limit per client group, are the caller's: they need the request."""
+    if not organisation.access_phrase_matches(access_phrase):
+        raise WrongAccessPhrase("That is not the organisation's access phrase.")
+    return concern_submit(
+        author=None, anonymous=True, title=title, body=body, tags=tags, department=department
+    )
 
 
 def _review_started(concern: Concern, moderator: User) -> Concern:

@@ -19,7 +19,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import Organisation
 from concerns import selectors, services, throttles
-from concerns.errors import ConcernError, ConcernNotFound, RateLimited, ReceiptNotFound
+from concerns.errors import (
+    ConcernError,
+    ConcernNotFound,
+    RateLimited,
+    ReceiptNotFound,
+    WrongAccessPhrase,
+)
 from concerns.forms import (
     ConcernForm,
     MergeForm,
@@ -180,18 +186,17 @@ def concern_new_public(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             throttles.public_submission_limit(request)
-            if not organisation.access_phrase_matches(form.cleaned_data["access_phrase"]):
-                form.add_error("access_phrase", "That is not the organisation's access phrase.")
-            else:
-                submission = services.concern_submit(
-                    author=None,
-                    anonymous=True,
-                    title=form.cleaned_data["title"],
-                    body=form.cleaned_data["body"],
-                    tags=form.cleaned_data["tags"],
-                    department=form.cleaned_data["department"],
-                )
-                return _submitted(request, submission)
+            submission = services.concern_submit_public(
+                organisation=organisation,
+                access_phrase=form.cleaned_data["access_phrase"],
+                title=form.cleaned_data["title"],
+                body=form.cleaned_data["body"],
+                tags=form.cleaned_data["tags"],
+                department=form.cleaned_data["department"],
+            )
+            return _submitted(request, submission)
+        except WrongAccessPhrase as error:
+            form.add_error("access_phrase", str(error))
         except RateLimited as error:
             form.add_error(None, str(error))
             return render(request, "concerns/new_public.html", {"form": form}, status=429)
