@@ -41,7 +41,8 @@ class _PlainHeaders(email.policy.Compat32):
 
 
 def _quoted_printable(text: str) -> str:
-    data = text.replace("\r\n", "\n").encode("utf-8")
+    # Every line end as LF, lone CRs included: none may reach SMTP as a bare CR.
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
     return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False).decode("ascii")
 
 
@@ -134,7 +135,9 @@ class DigestMail(EmailMultiAlternatives):
 def send_handing_over(backend, message, *, before_end) -> None:
     """Sends one message over an open SMTP backend, as its `send_messages` would, but
     calls `before_end()` once the server has all of the message except the final
-    "." line, and only then sends that line.
+    "." line, and only then sends that line. If `before_end` returns False (its
+    record no longer applies) the mail is cut off instead (NotHandedOver); if the
+    server's answer to the last line is lost, AnswerLost: the record stands.
 
     An SMTP server delivers nothing of a transaction whose connection closes before
     that line (RFC 5321, 4.1.1.4). So whatever `before_end` commits (the delivery's
@@ -180,18 +183,42 @@ def send_handing_over(backend, message, *, before_end) -> None:
         body += b"\r\n"
     connection.send(body)
     try:
-        before_end()
+        recorded = before_end()
     except BaseException:
-        connection.close()  # mid-DATA: the server drops the unfinished mail
+        _abandon(backend)  # mid-DATA: the server drops the unfinished mail
         raise
+    if recorded is False:  # someone else has this mail now: it must not go out here
+        _abandon(backend)
+        raise NotHandedOver("The delivery was taken over before its last line was sent.")
     connection.send(b".\r\n")
-    code, reply = connection.getreply()
+    try:
+        code, reply = connection.getreply()
+    except (smtplib.SMTPServerDisconnected, OSError) as error:
+        # The server has the whole mail; whether it took it is unknown. It stays on
+        # record as sent: sending it again could deliver it twice.
+        _abandon(backend)
+        raise AnswerLost(str(error)) from error
     if code != 250:
         _reset(connection)
         raise smtplib.SMTPDataError(code, reply)
 
 
 _DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
+
+
+class NotHandedOver(Exception):
+    """The mail was cut off before its last line: nothing was delivered."""
+
+
+class AnswerLost(Exception):
+    """The last line went out but the server's answer did not come back."""
+
+
+def _abandon(backend) -> None:
+    """Drops the connection, so the backend opens a new one for the next mail."""
+    with contextlib.suppress(OSError, smtplib.SMTPException):
+        backend.connection.close()
+    backend.connection = None
 
 
 def _reset(connection) -> None:

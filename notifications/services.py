@@ -61,7 +61,7 @@ from django.utils.html import escape
 from accounts.models import User
 from concerns.errors import IllegalTransition, InvalidInput
 from concerns.models import Concern, Status
-from notifications.mail import DigestMail, send_handing_over
+from notifications.mail import AnswerLost, DigestMail, NotHandedOver, send_handing_over
 from notifications.models import (
     Delivery,
     DeliveryStatus,
@@ -517,7 +517,7 @@ def _claim(delivery: Delivery, now: datetime.datetime) -> bool:
     return bool(claimed)
 
 
-def _mark_sent(delivery: Delivery) -> None:
+def _mark_sent(delivery: Delivery) -> bool:
     # `attempts` fences the claim: a row the sweep already gave to another worker is
     # not marked by this one.
     marked = _row_update(
@@ -531,7 +531,8 @@ def _mark_sent(delivery: Delivery) -> None:
         ],
     )
     if not marked:
-        logger.warning("Delivery %s was sent but had been queued again meanwhile.", delivery.pk)
+        logger.warning("Delivery %s had been queued again meanwhile.", delivery.pk)
+    return bool(marked)
 
 
 def _mark_failed(delivery: Delivery, failure: str, *, final: bool) -> tuple[str, int]:
@@ -589,13 +590,14 @@ def _quick_commits():
 
 def _send_one(delivery: Delivery, message, mailer, outcome: BatchOutcome) -> str:
     """Sends one claimed delivery and records the result on its row: "sent",
-    "refused" (this mail only) or "broken" (the connection; the rest should wait)."""
+    "refused" (this mail only), "broken" (the connection; the rest should wait) or
+    "cut off" (the connection was dropped on purpose; the next mail opens a new one)."""
     marked = False
 
-    def mark_sent() -> None:
+    def mark_sent() -> bool:
         nonlocal marked
-        _mark_sent(delivery)
         marked = True
+        return _mark_sent(delivery)
 
     try:
         mailer.open()  # once per batch; again after a broken connection
@@ -604,6 +606,12 @@ def _send_one(delivery: Delivery, message, mailer, outcome: BatchOutcome) -> str
             send_handing_over(mailer, message, before_end=mark_sent)
         elif not mailer.send_messages([message]):
             raise ValueError("The mail has no recipient address.")
+    except NotHandedOver:
+        outcome.already.append(delivery.pk)  # another attempt owns it; nothing went out
+        return "cut off"
+    except AnswerLost:
+        outcome.sent.append(delivery.pk)  # on record as sent; not sent again
+        return "cut off"
     except (smtplib.SMTPException, OSError, ValueError) as error:
         failure = f"{type(error).__name__}: {error}"[:2000]
         result, wait = _mark_failed(delivery, failure, final=isinstance(error, ValueError))

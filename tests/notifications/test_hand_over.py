@@ -104,3 +104,22 @@ def test_a_worker_killed_before_the_record_delivers_nothing_and_the_sweep_sends_
     assert sorted(smtp_sink.recipients().elements()) == sorted(p.email for p in people)
     assert {d.status for d in deliveries()} == {DeliveryStatus.SENT}
     assert Delivery.objects.filter(status=DeliveryStatus.SENT, sent_at__isnull=False).count() == 3
+
+
+def test_a_delivery_taken_over_before_its_last_line_is_cut_off_not_sent_twice(
+    scheduled, smtp_sink, monkeypatch
+):
+    people, ids = scheduled
+    real_mark = services._mark_sent
+
+    def queued_again_meanwhile(delivery):
+        # As if the sweep had handed the row to another worker: the fence matches nothing.
+        Delivery.objects.filter(pk=delivery.pk).update(attempts=delivery.attempts + 1)
+        return real_mark(delivery)
+
+    monkeypatch.setattr(services, "_mark_sent", queued_again_meanwhile)
+    outcome = services.deliveries_send(delivery_ids=ids)
+
+    assert smtp_sink.messages == []  # every mail cut off before its "."
+    assert sorted(outcome.already) == sorted(ids)
+    assert all(d.status == DeliveryStatus.SENDING for d in deliveries())
