@@ -66,7 +66,10 @@ class _Relay:
                 continue
             if message.get("type") != "meeting.state":
                 continue
-            seq, text = message["seq"], message["text"]
+            seq, text = message.get("seq"), message.get("text")
+            if not isinstance(seq, int) or not isinstance(text, str):
+                logger.warning("meeting relay skipped a malformed state message")
+                continue
             for socket in list(self.sockets):
                 try:
                     await socket.deliver_state(seq, text)

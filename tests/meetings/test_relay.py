@@ -157,3 +157,18 @@ def test_a_socket_gone_without_leaving_is_not_kept_alive_by_the_relay():
         await relay.leave(GROUP, kept)
 
     run(scenario())
+
+
+def test_a_malformed_state_message_is_skipped_and_the_relay_keeps_going():
+    layer = InMemoryChannelLayer()
+
+    async def scenario():
+        watcher = Watcher()
+        await relay.join(layer, GROUP, watcher)
+        await layer.group_send(GROUP, {"type": "meeting.state", "state": {"old": "format"}})
+        await layer.group_send(GROUP, state(8))
+        await settle()
+        assert watcher.frames == [(8, '{"seq":8}')]
+        await relay.leave(GROUP, watcher)
+
+    run(scenario())
