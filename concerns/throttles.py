@@ -27,11 +27,11 @@ def client_bucket(request: HttpRequest) -> str:
     return str(int(digest[:8], 16) % CLIENT_BUCKETS)
 
 
-def _count(key: str, period: int) -> int:
+def _count(key: str, period: int, *, expires_at: int) -> int:
     """Adds one to a window's counter and returns the new value, atomically.
 
-    On Redis this is one round trip (INCR, and EXPIRE only if the key has no expiry
-    yet, pipelined): every API request passes through here, so it must be cheap.
+    On Redis this is one round trip (INCR, and EXPIREAT only if the key has no
+    expiry yet, pipelined): every API request passes through here, so it must be cheap.
     Other caches (the embedded locmem default) use add + incr. While Redis is
     unreachable nothing is counted (config/cache.py)."""
     client = _redis_client(key)
@@ -39,7 +39,9 @@ def _count(key: str, period: int) -> int:
         full_key = caches["default"].make_and_validate_key(key)
         pipeline = client.pipeline(transaction=True)
         pipeline.incr(full_key)
-        pipeline.expire(full_key, period * 2, nx=True)
+        # A fixed end (the window's end plus a period), not "from the first count": a
+        # key's remaining lifetime must not tell when someone first acted.
+        pipeline.expireat(full_key, expires_at, nx=True)
         try:
             count, _ = pipeline.execute()
         except UNREACHABLE as error:
@@ -63,7 +65,8 @@ def _redis_client(key: str):
 
 def limit(*, scope: str, bucket: str, per_period: int, period: int, message: str) -> None:
     window = int(time.time() // period)
-    if _count(f"limit:{scope}:{bucket}:{window}", period) > per_period:
+    key = f"limit:{scope}:{bucket}:{window}"
+    if _count(key, period, expires_at=(window + 2) * period) > per_period:
         raise RateLimited(message)
 
 

@@ -436,6 +436,10 @@ LOGGING = {
         # the SQL log is never emitted, even with DEBUG on.
         "django.db.backends": {"level": "WARNING", "propagate": True},
         "django.channels.server": {"filters": ["no_client_address"], "propagate": True},
+        # uvicorn's access log and its "WebSocket ... [accepted]" lines carry the client
+        # address next to the path and time: never emitted, whatever its flags say.
+        "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        "uvicorn.error": {"level": "WARNING"},
     },
 }
 

@@ -365,3 +365,17 @@ def test_no_counter_of_named_api_use_names_the_person(person):
     findings = _in_the_cache(kept.links_to(person=_who(person)))
 
     assert findings == [], "\n  " + "\n  ".join(findings)
+
+
+@pytest.mark.redis
+def test_a_counter_in_redis_expires_at_its_window_end_not_a_time_after_the_first_action():
+    import time
+
+    from django.core.cache import caches
+
+    throttles.limit(scope="ttl-check", bucket="b", per_period=5, period=60, message="")
+    window = int(time.time() // 60)
+    backend = caches["default"]
+    key = backend.make_and_validate_key(f"limit:ttl-check:b:{window}")
+    client = backend._cache.get_client(key)
+    assert client.expiretime(key) == (window + 2) * 60
