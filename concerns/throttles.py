@@ -41,7 +41,8 @@ def _count(key: str, period: int, *, expires_at: int) -> int:
         pipeline.incr(full_key)
         # A fixed end (the window's end plus a period), not "from the first count": a
         # key's remaining lifetime must not tell when someone first acted.
-        pipeline.expireat(full_key, expires_at, nx=True)
+        # (As seconds from now, so Redis stores that end on its own clock.)
+        pipeline.expire(full_key, max(1, expires_at - int(time.time())), nx=True)
         try:
             count, _ = pipeline.execute()
         except UNREACHABLE as error:

@@ -378,4 +378,4 @@ def test_a_counter_in_redis_expires_at_its_window_end_not_a_time_after_the_first
     backend = caches["default"]
     key = backend.make_and_validate_key(f"limit:ttl-check:b:{window}")
     client = backend._cache.get_client(key)
-    assert client.expiretime(key) == (window + 2) * 60
+    assert abs(client.expiretime(key) - (window + 2) * 60) <= 1
