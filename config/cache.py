@@ -9,11 +9,12 @@ the webhook outbox and the mail delivery rows. Anything else (a programming erro
 bad key) still raises.
 """
 
+import functools
 import logging
 import threading
 import time
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.utils.functional import cached_property
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -37,6 +38,24 @@ _clients: dict[tuple, object] = {}
 _clients_lock = threading.Lock()
 
 
+class SharedClientsRedisCacheClient(RedisCacheClient):
+    """Django's client makes a new redis-py client object for every cache call (~0.2
+    ms each, three per vote: bench/README.md, problem 17). A redis-py client holds no
+    connection of its own and is thread-safe, so one per connection pool serves all."""
+
+    def __init__(self, servers, **options):
+        super().__init__(servers, **options)
+        self._redis_clients: dict[int, object] = {}
+
+    def get_client(self, key=None, *, write=False):
+        index = self._get_connection_pool_index(write)
+        client = self._redis_clients.get(index)
+        if client is None:
+            client = self._client(connection_pool=self._get_connection_pool(write))
+            client = self._redis_clients.setdefault(index, client)
+        return client
+
+
 class ResilientRedisCache(RedisCache):
     """Also: one Redis client (and so one connection pool) per process.
 
@@ -44,7 +63,13 @@ class ResilientRedisCache(RedisCache):
     new backend, a new connection pool and a new TCP connection to Redis (with its
     handshake) for its first cache call: ~12 % of a vote's time in py-spy
     (bench/README.md, problem 12). The pool is thread-safe and redis-py resets it
-    after a fork, so the backends of one process share it."""
+    after a fork, so the backends of one process share it.
+
+    Every cache method degrades the same way (see _degrading below)."""
+
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = SharedClientsRedisCacheClient
 
     @cached_property
     def _cache(self):
@@ -55,76 +80,36 @@ class ResilientRedisCache(RedisCache):
                 client = _clients[key] = self._class(self._servers, **self._options)
         return client
 
-    def get(self, key, default=None, version=None):
-        try:
-            return super().get(key, default, version)
-        except UNREACHABLE as error:
-            unreachable(error)
-            return default
 
-    def get_many(self, keys, version=None):
-        try:
-            return super().get_many(keys, version)
-        except UNREACHABLE as error:
-            unreachable(error)
-            return {}
+def _degrading(name: str, fallback):
+    """RedisCache's method `name`, answering fallback(*args) while Redis is unreachable."""
+    method = getattr(RedisCache, name)
 
-    def has_key(self, key, version=None):
+    @functools.wraps(method)
+    def degrading(self, *args, **kwargs):
         try:
-            return super().has_key(key, version)
+            return method(self, *args, **kwargs)
         except UNREACHABLE as error:
             unreachable(error)
-            return False
+            return fallback(*args, **kwargs)
 
-    def add(self, key, value, timeout=None, version=None):
-        try:
-            return super().add(key, value, timeout, version)
-        except UNREACHABLE as error:
-            unreachable(error)
-            return False
+    return degrading
 
-    def set(self, key, value, timeout=None, version=None):
-        try:
-            super().set(key, value, timeout, version)
-        except UNREACHABLE as error:
-            unreachable(error)
 
-    def set_many(self, data, timeout=None, version=None):
-        try:
-            return super().set_many(data, timeout, version)
-        except UNREACHABLE as error:
-            unreachable(error)
-            return list(data)
-
-    def touch(self, key, timeout=None, version=None):
-        try:
-            return super().touch(key, timeout, version)
-        except UNREACHABLE as error:
-            unreachable(error)
-            return False
-
-    def delete(self, key, version=None):
-        try:
-            return super().delete(key, version)
-        except UNREACHABLE as error:
-            unreachable(error)
-            return False
-
-    def delete_many(self, keys, version=None):
-        try:
-            super().delete_many(keys, version)
-        except UNREACHABLE as error:
-            unreachable(error)
-
-    def incr(self, key, delta=1, version=None):
-        try:
-            return super().incr(key, delta, version)
-        except UNREACHABLE as error:
-            unreachable(error)
-            return 0
-
-    def clear(self):
-        try:
-            super().clear()
-        except UNREACHABLE as error:
-            unreachable(error)
+# What each cache method answers while Redis is down: a read misses, a write is
+# dropped (set_many reports every key as not set), a counter is not counted.
+_FALLBACKS = {
+    "get": lambda key, default=None, version=None: default,
+    "get_many": lambda *args, **kwargs: {},
+    "has_key": lambda *args, **kwargs: False,
+    "add": lambda *args, **kwargs: False,
+    "set": lambda *args, **kwargs: None,
+    "set_many": lambda data, *args, **kwargs: list(data),
+    "touch": lambda *args, **kwargs: False,
+    "delete": lambda *args, **kwargs: False,
+    "delete_many": lambda *args, **kwargs: None,
+    "incr": lambda *args, **kwargs: 0,
+    "clear": lambda *args, **kwargs: None,
+}
+for _name, _fallback in _FALLBACKS.items():
+    setattr(ResilientRedisCache, _name, _degrading(_name, _fallback))

@@ -111,3 +111,25 @@ def test_requests_share_one_redis_connection_instead_of_opening_one_each():
 
     opened = probe.info("stats")["total_connections_received"] - before
     assert opened <= 3  # the pool's connection(s), not one per request
+
+
+@pytest.mark.redis
+def test_cache_calls_reuse_one_redis_client_object_instead_of_building_one_each(monkeypatch):
+    import redis
+    from django.core.cache import caches
+
+    cache = caches["default"]
+    cache.get("warm-up")  # the first call may build the client
+    built = []
+    original = redis.Redis.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(1)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "__init__", counting_init)
+    for number in range(50):
+        cache.set(f"reuse-{number}", number, timeout=30)
+        assert cache.get(f"reuse-{number}") == number
+
+    assert built == []
