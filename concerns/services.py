@@ -4,6 +4,7 @@ Every interface (pages, the API later, management commands) calls these; none of
 writes a concern, a vote or a message any other way.
 """
 
+import functools
 import random
 import uuid
 from collections.abc import Iterable
@@ -36,6 +37,7 @@ from concerns.errors import (
 )
 from concerns.models import Concern, ConcernEvent, LeaderRoute, Message, Status, Tag, Vote
 from concerns.rendering import render_markdown
+from config import rawsql
 from ledger.services import ledger_append, ledger_defer
 from notifications.services import followers_notify
 
@@ -556,48 +558,86 @@ def vote_change(*, concern_id, voter: User, cast: bool) -> Support:
     makes a merge wait for votes in flight. With the lock held, the new count is known
     without reading the row again. Round trips: lock, insert or delete, count update,
     commit; the threshold and the live-meeting map come from the cache."""
-    try:
-        locked = (
-            Concern.objects.select_for_update(no_key=True)
-            .only("pk", "status", "vote_count")
-            .get(pk=concern_id)
-        )
-    except (Concern.DoesNotExist, ValueError, DjangoValidationError) as error:
-        raise ConcernNotFound("No such concern.") from error
+    locked = _vote_lock(concern_id)
     if not locked.accepts_votes:
         raise IllegalTransition(f"Votes are closed: this concern is {_label(locked.status)}.")
     hashed = voter_hash(person_id=voter.pk, concern_id=locked.pk)
     if cast:
         changed = _vote_insert(concern_id=locked.pk, hashed=hashed)
     else:
-        changed = Vote.objects.filter(concern_id=locked.pk, voter_hash=hashed).delete()[0] > 0
+        changed = rawsql.execute(_vote_sql().retract, [_key(locked.pk), hashed]) > 0
     if not changed:
         return Support(changed=False, vote_count=locked.vote_count)
     count = locked.vote_count + (1 if cast else -1)
-    Concern.objects.filter(pk=locked.pk).update(vote_count=F("vote_count") + (1 if cast else -1))
+    rawsql.execute(_vote_sql().count, [1 if cast else -1, _key(locked.pk)])
     if cast and locked.status == Status.OPEN:
         _response_duty_check(locked.pk, vote_count=count)
     _support_changed(locked.pk)
     return Support(changed=True, vote_count=count)
 
 
+class _VoteSql:
+    """A vote's statements as fixed SQL (config/rawsql.py): the ORM spent longer
+    building them than PostgreSQL took to run them. Built on first use, for the
+    database in use."""
+
+    def __init__(self):
+        q = rawsql.quote
+        concerns, votes = q(Concern._meta.db_table), q(Vote._meta.db_table)
+        self.concern = rawsql.Columns(Concern, "c", ["id", "status", "vote_count"])
+        lock = ""
+        if connection.features.has_select_for_update:
+            lock = " " + connection.ops.for_update_sql(
+                no_key=connection.features.has_select_for_no_key_update
+            )
+        self.lock = f"SELECT {self.concern.sql} FROM {concerns} c WHERE c.{q('id')} = %s{lock}"  # noqa: S608
+        # One INSERT … ON CONFLICT DO NOTHING RETURNING (PostgreSQL and SQLite 3.35+)
+        # instead of a look-up and an insert.
+        self.cast = (
+            f"INSERT INTO {votes} ({q('id')}, {q('concern_id')}, {q('voter_hash')}, "  # noqa: S608
+            f"{q('cast_on')}) VALUES (%s, %s, %s, %s) "
+            f"ON CONFLICT ({q('concern_id')}, {q('voter_hash')}) DO NOTHING RETURNING {q('id')}"
+        )
+        self.retract = (
+            f"DELETE FROM {votes} WHERE {q('concern_id')} = %s AND {q('voter_hash')} = %s"  # noqa: S608
+        )
+        self.count = (
+            f"UPDATE {concerns} SET {q('vote_count')} = {q('vote_count')} + %s "  # noqa: S608
+            f"WHERE {q('id')} = %s"
+        )
+
+
+@functools.cache
+def _vote_sql() -> _VoteSql:
+    return _VoteSql()
+
+
+def _vote_lock(concern_id) -> Concern:
+    """The concern's id, status and count, its row locked until the vote commits."""
+    try:
+        key = _key(Concern._meta.pk.to_python(concern_id))
+    except (ValueError, DjangoValidationError) as error:
+        raise ConcernNotFound("No such concern.") from error
+    row = rawsql.fetchone(_vote_sql().lock, [key])
+    if row is None:
+        raise ConcernNotFound("No such concern.")
+    return _vote_sql().concern.read(row)
+
+
+def _key(concern_id) -> object:
+    """A concern id as the database takes it as a parameter (text on SQLite)."""
+    return Concern._meta.pk.get_db_prep_value(concern_id, connection)
+
+
 def _vote_insert(*, concern_id, hashed: str) -> bool:
-    """One INSERT … ON CONFLICT DO NOTHING RETURNING (PostgreSQL and SQLite 3.35+)
-    instead of a look-up and an insert; True when the vote is new."""
-    table = connection.ops.quote_name(Vote._meta.db_table)
+    """True when the vote is new."""
     values = [
         Vote._meta.pk.get_db_prep_value(uuid.uuid4(), connection),
-        Concern._meta.pk.get_db_prep_value(concern_id, connection),
+        _key(concern_id),
         hashed,
         connection.ops.adapt_datefield_value(coarse_today()),
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (id, concern_id, voter_hash, cast_on) "  # noqa: S608 - names only
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (concern_id, voter_hash) DO NOTHING RETURNING id",
-            values,
-        )
-        return cursor.fetchone() is not None
+    return rawsql.fetchone(_vote_sql().cast, values) is not None
 
 
 def vote_cast(*, concern: Concern, voter: User) -> bool:
