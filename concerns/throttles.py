@@ -7,6 +7,7 @@ one client down, far too coarse to name one.
 """
 
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache, caches
@@ -27,48 +28,85 @@ def client_bucket(request: HttpRequest) -> str:
     return str(int(digest[:8], 16) % CLIENT_BUCKETS)
 
 
-def _count(key: str, period: int, *, expires_at: int) -> int:
-    """Adds one to a window's counter and returns the new value, atomically.
+@dataclass(frozen=True)
+class Window:
+    """A fixed-window limit: at most per_period actions per period seconds."""
 
-    On Redis this is one round trip (INCR, and EXPIREAT only if the key has no
-    expiry yet, pipelined): every API request passes through here, so it must be cheap.
-    Other caches (the embedded locmem default) use add + incr. While Redis is
+    scope: str
+    bucket: str
+    per_period: int
+    period: int
+    message: str
+
+
+def _counts(keys: list[tuple[str, int]]) -> list[int]:
+    """Adds one to each window's counter and returns the new values, atomically each.
+
+    On Redis this is one round trip for all of them (INCR, and EXPIRE only if the key
+    has no expiry yet, pipelined): every API request passes through here, so it must be
+    cheap. Other caches (the embedded locmem default) use add + incr. While Redis is
     unreachable nothing is counted (config/cache.py)."""
-    client = _redis_client(key)
+    now = int(time.time())
+    client = _redis_client()
     if client is not None:
-        full_key = caches["default"].make_and_validate_key(key)
-        pipeline = client.pipeline(transaction=True)
-        pipeline.incr(full_key)
-        # A fixed end (the window's end plus a period), not "from the first count": a
-        # key's remaining lifetime must not tell when someone first acted.
-        # (As seconds from now, so Redis stores that end on its own clock.)
-        pipeline.expire(full_key, max(1, expires_at - int(time.time())), nx=True)
+        backend = caches["default"]
+        pipeline = client.pipeline(transaction=False)
+        for key, expires_at in keys:
+            full_key = backend.make_and_validate_key(key)
+            pipeline.incr(full_key)
+            # A fixed end (the window's end plus a period), not "from the first count":
+            # a key's remaining lifetime must not tell when someone first acted. (As
+            # seconds from now, so Redis stores that end on its own clock.)
+            pipeline.expire(full_key, max(1, expires_at - now), nx=True)
         try:
-            count, _ = pipeline.execute()
+            replies = pipeline.execute()
         except UNREACHABLE as error:
             unreachable(error)  # Redis is down: the limit opens rather than the site
-            return 0
-        return int(count)
-    cache.add(key, 0, timeout=period * 2)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=period * 2)
-        return 1
+            return [0] * len(keys)
+        return [int(count) for count in replies[::2]]
+    counts = []
+    for key, expires_at in keys:
+        timeout = max(1, expires_at - now)
+        cache.add(key, 0, timeout=timeout)
+        try:
+            counts.append(cache.incr(key))
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=timeout)
+            counts.append(1)
+    return counts
 
 
-def _redis_client(key: str):
+def _redis_client():
     backend = caches["default"]  # the backend itself; `cache` is a proxy to it
     if not isinstance(backend, RedisCache):
         return None
-    return backend._cache.get_client(key, write=True)
+    return backend._cache.get_client(write=True)
+
+
+def first_exceeded(*windows: Window) -> Window | None:
+    """Counts one action against every window, in one round trip; the first window
+    now over its limit, if any."""
+    now = time.time()
+    keys = []
+    for window in windows:
+        number = int(now // window.period)
+        key = f"limit:{window.scope}:{window.bucket}:{number}"
+        keys.append((key, (number + 2) * window.period))
+    for window, count in zip(windows, _counts(keys), strict=True):
+        if count > window.per_period:
+            return window
+    return None
+
+
+def enforce(*windows: Window) -> None:
+    """Counts the action against every window; RateLimited if one is over its limit."""
+    window = first_exceeded(*windows)
+    if window is not None:
+        raise RateLimited(window.message)
 
 
 def limit(*, scope: str, bucket: str, per_period: int, period: int, message: str) -> None:
-    window = int(time.time() // period)
-    key = f"limit:{scope}:{bucket}:{window}"
-    if _count(key, period, expires_at=(window + 2) * period) > per_period:
-        raise RateLimited(message)
+    enforce(Window(scope, bucket, per_period, period, message))
 
 
 def receipt_lookup_limit(request: HttpRequest) -> None:
@@ -122,14 +160,18 @@ def submission_limit(request: HttpRequest) -> None:
     )
 
 
-def vote_limit(request: HttpRequest) -> None:
-    limit(
+def vote_window(request: HttpRequest) -> Window:
+    return Window(
         scope="vote",
         bucket=person_bucket(request, "vote"),
         per_period=settings.VOTES_PER_MINUTE,
         period=60,
         message="Too many votes in a minute. Please wait a moment.",
     )
+
+
+def vote_limit(request: HttpRequest) -> None:
+    enforce(vote_window(request))
 
 
 def sign_in_limit(request: HttpRequest, username: str) -> None:

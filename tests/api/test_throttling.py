@@ -144,6 +144,42 @@ def test_votes_through_the_api_count_against_the_sites_limit_per_minute(people, 
 
     assert _codes(answers) == [200, 200, 429]
     assert_problem(answers[-1], 429)
+    assert answers[-1].json()["detail"] == "Too many votes in a minute. Please wait a moment."
+
+
+def test_a_vote_over_the_api_limit_is_refused_with_the_apis_own_answer(people, settings, clock):
+    settings.API_REQUESTS_PER_PERIOD = 1
+    concerns = [factories.open_concern(moderated_by=people.moderator) for _ in range(2)]
+    client = Api(people.employee)
+
+    answers = [client.post(f"concerns/{c.pk}/vote/") for c in concerns]
+
+    assert _codes(answers) == [200, 429]
+    assert_problem(answers[-1], 429)
+    assert "Too many votes" not in answers[-1].json()["detail"]
+    assert concerns[1].votes.count() == 0
+
+
+@pytest.mark.redis
+def test_a_vote_counts_the_apis_limit_and_the_votes_in_one_redis_round_trip(
+    people, monkeypatch, redis_cache
+):
+    import redis
+
+    concern = factories.open_concern(moderated_by=people.moderator)
+    client = Api(people.employee)
+    pipelines = []
+    original = redis.client.Pipeline.execute
+
+    def counting_execute(self, *args, **kwargs):
+        pipelines.append(len(self.command_stack))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", counting_execute)
+    answer = client.post(f"concerns/{concern.pk}/vote/")
+
+    assert answer.status_code == 200
+    assert pipelines == [4]  # INCR and EXPIRE for each of the two windows, sent together
 
 
 # What the cache keys say ---------------------------------------------------------------
