@@ -103,6 +103,12 @@ class ConcernListIn(serializers.Serializer):
     )
     tag = serializers.SlugField(required=False)
     q = serializers.CharField(required=False, max_length=200, allow_blank=True)
+    cursor = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        help_text="Where a page starts: take it from the `next` or `previous` link.",
+    )
 
 
 class ConcernIn(serializers.Serializer):
@@ -156,7 +162,7 @@ class ConcernListApi(APIView):
             status=data.get("status", ""),
             tag=data.get("tag", ""),
             q=data.get("q", ""),
-            cursor=request.query_params.get("cursor", ""),
+            cursor=data.get("cursor", ""),
         )
         # A damaged cursor is ConcernNotFound: a 404 problem.
         page = selectors.concern_list(viewer=request.user, filters=filters)

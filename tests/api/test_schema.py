@@ -83,3 +83,10 @@ def test_the_docs_page_uses_only_the_apps_own_static_files(people):
         "script-src 'self'" in policy
         and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
     )
+
+
+def test_the_concern_list_documents_every_query_parameter_it_reads(schema):
+    listing = schema["paths"]["/api/v1/concerns/"]["get"]
+    names = {parameter["name"] for parameter in listing["parameters"]}
+
+    assert names == {"sort", "status", "tag", "q", "cursor"}
