@@ -74,9 +74,7 @@ class _TokenLookUp:
         )
 
 
-@functools.cache
-def _token_look_up() -> _TokenLookUp:
-    return _TokenLookUp()
+_token_look_up = functools.cache(_TokenLookUp)  # built on first use, for the database in use
 
 
 def api_token_authenticate(*, secret: str) -> ApiToken | None:

@@ -607,9 +607,7 @@ class _VoteSql:
         )
 
 
-@functools.cache
-def _vote_sql() -> _VoteSql:
-    return _VoteSql()
+_vote_sql = functools.cache(_VoteSql)
 
 
 def _vote_lock(concern_id) -> Concern:
