@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiToken
+from accounts.services import api_token_authenticate
 from tests import factories
 from tests.api.conftest import Api, assert_problem
 
@@ -134,6 +135,30 @@ def test_a_bearer_token_authenticates_and_records_the_day_it_was_used(people):
     assert answer.json()["username"] == people.employee.username
     token.refresh_from_db()
     assert token.last_used_on == timezone.localdate()
+
+
+def test_a_token_used_again_the_same_day_is_recognised_without_another_write(
+    people, django_assert_num_queries
+):
+    secret = Api(people.employee, session=True).post("me/tokens/", {"name": "Bot"}).json()
+    assert api_token_authenticate(secret=secret["secret"]) is not None
+
+    with django_assert_num_queries(1):  # the look-up; the day is already recorded
+        token = api_token_authenticate(secret=secret["secret"])
+
+    assert token.last_used_on == timezone.localdate()
+    assert token.person == people.employee
+    assert token.person.username == people.employee.username
+    assert token.pk == secret["token"]["id"]
+
+
+def test_a_token_of_a_person_who_has_left_authenticates_nobody(people):
+    secret = Api(people.employee, session=True).post("me/tokens/", {"name": "Bot"}).json()
+    people.employee.is_active = False
+    people.employee.save(update_fields=["is_active"])
+
+    assert api_token_authenticate(secret=secret["secret"]) is None
+    assert Api(token=secret["secret"]).get("me/").status_code == 401
 
 
 def test_a_revoked_token_no_longer_works(people):
