@@ -1,6 +1,7 @@
 """Pages over the ASGI application the servers run (config.asgi): the whole sync request
-path, every middleware and the view, runs in one thread hop per request, and pages
-still behave as they do under the test client: headers, cookies, CSRF, sign-in."""
+path, every middleware and the view, runs in one thread hop per request on a few
+reused threads, and pages still behave as they do under the test client: headers,
+cookies, CSRF, sign-in, streaming, connections given back."""
 
 import re
 
@@ -43,7 +44,7 @@ def test_the_http_application_builds_its_middleware_chain_in_sync_mode():
     assert not iscoroutinefunction(django_asgi_app._middleware_chain)
 
 
-def test_a_page_costs_at_most_three_thread_hops_over_asgi(monkeypatch):
+def test_a_page_costs_one_thread_hop_over_asgi(monkeypatch):
     hops = []
     original = SyncToAsync.__call__
 
@@ -55,8 +56,89 @@ def test_a_page_costs_at_most_three_thread_hops_over_asgi(monkeypatch):
     response = request("GET", "/accounts/sign-in/")
 
     assert response["status"] == 200
-    # request_started's receivers, the middleware chain with the view, response.close
-    assert len(hops) <= 3, hops
+    # request_started, the middleware chain with the view and response.close: one call
+    assert len(hops) == 1, hops
+
+
+def _record_threads_and_context(monkeypatch):
+    """Wraps the handler's view call to note the thread and what the context held."""
+    import contextvars
+    import threading
+
+    marker = contextvars.ContextVar("test-marker", default=None)
+    seen = []
+    original = django_asgi_app.get_response
+
+    def recording(request):
+        seen.append((threading.current_thread().name, marker.get()))
+        marker.set(request.path)  # a later request must not see this
+        return original(request)
+
+    monkeypatch.setattr(django_asgi_app, "get_response", recording)
+    return seen
+
+
+def test_requests_reuse_a_few_threads_and_none_sees_what_another_set(monkeypatch, settings):
+    seen = _record_threads_and_context(monkeypatch)
+
+    for _ in range(12):
+        assert request("GET", "/accounts/sign-in/")["status"] == 200
+
+    threads = {name for name, _ in seen}
+    assert len(seen) == 12
+    assert all(name.startswith("django") for name in threads)
+    assert len(threads) <= settings.ASGI_THREADS
+    assert [value for _, value in seen] == [None] * 12
+
+
+# Django's own note that a sync iterator is consumed through a thread: expected here.
+@pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous iterators")
+def test_a_streaming_response_reads_the_database_while_it_streams(settings):
+    settings.ROOT_URLCONF = "tests.streaming_urls"
+    factories.person(username="ada")
+    factories.person(username="grace")
+
+    sent = []
+
+    async def call():
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/test-stream/",
+            "query_string": b"",
+            "headers": [(b"host", b"testserver")],
+        }
+        await django_asgi_app(scope, receive, send)
+
+    async_to_sync(call)()
+
+    assert sent[0]["status"] == 200
+    body = b"".join(message.get("body", b"") for message in sent[1:])
+    assert body == b"people: ada grace"
+
+
+@pytest.mark.postgres
+def test_each_request_gives_its_database_connection_back():
+    from django.db import connection
+
+    def sessions_open() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            return cursor.fetchone()[0]
+
+    before = sessions_open()
+    for _ in range(15):
+        assert request("GET", "/accounts/sign-in/")["status"] == 200
+
+    assert sessions_open() <= before + 1  # not one left open per request
 
 
 def test_a_person_signs_in_over_asgi_with_the_csrf_token_and_gets_a_session():
