@@ -238,7 +238,10 @@ class VoteApi(APIView):
     throttle_anonymously = True
 
     def rate_limits(self, request) -> list[throttles.Window]:
-        """Counted with the API's own limit, in one round trip (config/api.py)."""
+        """Counted with the API's own limit, in one round trip (config/api.py). A vote
+        refused by the API's limit still counts as an attempt to vote."""
+        if request.method not in ("POST", "DELETE"):
+            return []
         return [throttles.vote_window(request)]
 
     def _vote(self, request, concern_id, *, cast: bool) -> Response:

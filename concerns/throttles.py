@@ -50,7 +50,9 @@ def _counts(keys: list[tuple[str, int]]) -> list[int]:
     client = _redis_client()
     if client is not None:
         backend = caches["default"]
-        pipeline = client.pipeline(transaction=False)
+        # MULTI/EXEC (in the same round trip): an INCR is never left without its EXPIRE,
+        # which would keep a timestamped counter for good.
+        pipeline = client.pipeline(transaction=True)
         for key, expires_at in keys:
             full_key = backend.make_and_validate_key(key)
             pipeline.incr(full_key)

@@ -36,33 +36,18 @@ class Columns:
         self.model = model
         self.attnames = [field.attname for field in fields]
         self.sql = ", ".join(f"{quote(alias)}.{quote(field.column)}" for field in fields)
-        self._fields = fields
-        self._converters: list | None = None
+        self._columns = [Col(model._meta.db_table, field) for field in fields]
 
     def __len__(self) -> int:
-        return len(self._fields)
-
-    def _converters_for_connection(self) -> list:
-        if self._converters is None:
-            converters = []
-            for field in self._fields:
-                column = Col(self.model._meta.db_table, field)
-                converters.append(
-                    (
-                        column,
-                        connection.ops.get_db_converters(column)
-                        + field.get_db_converters(connection),
-                    )
-                )
-            self._converters = converters
-        return self._converters
+        return len(self._columns)
 
     def read(self, row: Sequence, start: int = 0) -> Model:
+        """The instance a row's values make, converted as the ORM would for the
+        connection in use (asked each time: settings such as the time zone may change)."""
         values = []
-        for (column, converters), value in zip(
-            self._converters_for_connection(), row[start : start + len(self)], strict=True
-        ):
-            for converter in converters:
+        for column, value in zip(self._columns, row[start : start + len(self)], strict=True):
+            converters = connection.ops.get_db_converters(column)
+            for converter in converters + column.target.get_db_converters(connection):
                 value = converter(value, column, connection)
             values.append(value)
         return self.model.from_db(connection.alias, self.attnames, values)

@@ -135,8 +135,9 @@ TEMPLATES = [
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    # No persistent connections: under ASGI each request runs in its own thread, and
-    # Django's documentation says to disable them. DATABASE_POOL=1 uses psycopg's pool.
+    # No persistent connections: Django's documentation says to disable them under ASGI
+    # (config/handler.py gives each request's connection back when it ends).
+    # DATABASE_POOL=1 uses psycopg's pool.
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
     if env_bool("DATABASE_POOL", False):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 2, "max_size": 20}

@@ -215,3 +215,20 @@ def test_cache_calls_reuse_one_redis_client_object_instead_of_building_one_each(
         assert cache.get(f"reuse-{number}") == number
 
     assert built == []
+
+
+def test_an_answer_is_still_sent_when_closing_the_request_fails(caplog):
+    from django.core import signals
+
+    def failing_receiver(**kwargs):
+        raise RuntimeError("the database went away")
+
+    signals.request_finished.connect(failing_receiver, dispatch_uid="test-failing-close")
+    try:
+        response = request("GET", "/accounts/sign-in/")
+    finally:
+        signals.request_finished.disconnect(dispatch_uid="test-failing-close")
+
+    assert response["status"] == 200
+    assert b"Sign in" in response["body"]
+    assert "Closing a response failed" in caplog.text

@@ -147,6 +147,18 @@ def test_votes_through_the_api_count_against_the_sites_limit_per_minute(people, 
     assert answers[-1].json()["detail"] == "Too many votes in a minute. Please wait a moment."
 
 
+def test_asking_the_vote_address_what_it_allows_does_not_use_up_a_vote(people, settings, clock):
+    settings.VOTES_PER_MINUTE = 1
+    concern = factories.open_concern(moderated_by=people.moderator)
+    client = Api(people.employee)
+
+    asked = client.client.options(Api.url(f"concerns/{concern.pk}/vote/"), headers=client.headers)
+    voted = client.post(f"concerns/{concern.pk}/vote/")
+
+    assert asked.status_code == 200
+    assert voted.status_code == 200
+
+
 def test_a_vote_over_the_api_limit_is_refused_with_the_apis_own_answer(people, settings, clock):
     settings.API_REQUESTS_PER_PERIOD = 1
     concerns = [factories.open_concern(moderated_by=people.moderator) for _ in range(2)]
