@@ -39,33 +39,47 @@ class Window:
     message: str
 
 
-def _counts(keys: list[tuple[str, int]]) -> list[int]:
-    """Adds one to each window's counter and returns the new values, atomically each.
+# Each key: INCR, and EXPIRE only if it has no expiry yet. One script, so one command
+# and one reply for all of a request's windows, and atomic: a counter is never left
+# without its expiry (a timestamped record kept for good).
+_COUNT_SCRIPT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  counts[i] = redis.call('INCR', key)
+  redis.call('EXPIRE', key, ARGV[i], 'NX')
+end
+return counts
+"""
+_count_script = None
 
-    On Redis this is one round trip for all of them (INCR, and EXPIRE only if the key
-    has no expiry yet, pipelined): every API request passes through here, so it must be
-    cheap. Other caches (the embedded locmem default) use add + incr. While Redis is
-    unreachable nothing is counted (config/cache.py)."""
+
+def _counts(keys: list[tuple[str, int]]) -> list[int]:
+    """Adds one to each window's counter and returns the new values, atomically.
+
+    On Redis this is one command for all of them (a script, sent by its SHA once
+    Redis has it): every API request passes through here, so it must be cheap. Other
+    caches (the embedded locmem default) use add + incr. While Redis is unreachable
+    nothing is counted (config/cache.py)."""
     now = int(time.time())
     client = _redis_client()
     if client is not None:
         backend = caches["default"]
-        # MULTI/EXEC (in the same round trip): an INCR is never left without its EXPIRE,
-        # which would keep a timestamped counter for good.
-        pipeline = client.pipeline(transaction=True)
-        for key, expires_at in keys:
-            full_key = backend.make_and_validate_key(key)
-            pipeline.incr(full_key)
-            # A fixed end (the window's end plus a period), not "from the first count":
-            # a key's remaining lifetime must not tell when someone first acted. (As
-            # seconds from now, so Redis stores that end on its own clock.)
-            pipeline.expire(full_key, max(1, expires_at - now), nx=True)
+        global _count_script
+        if _count_script is None:
+            _count_script = client.register_script(_COUNT_SCRIPT)
         try:
-            replies = pipeline.execute()
+            counts = _count_script(
+                client=client,
+                keys=[backend.make_and_validate_key(key) for key, _ in keys],
+                # A fixed end (the window's end plus a period), not "from the first
+                # count": a key's remaining lifetime must not tell when someone first
+                # acted. (As seconds from now, so Redis keeps that end on its own clock.)
+                args=[max(1, expires_at - now) for _, expires_at in keys],
+            )
         except UNREACHABLE as error:
             unreachable(error)  # Redis is down: the limit opens rather than the site
             return [0] * len(keys)
-        return [int(count) for count in replies[::2]]
+        return [int(count) for count in counts]
     counts = []
     for key, expires_at in keys:
         timeout = max(1, expires_at - now)

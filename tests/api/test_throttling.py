@@ -173,25 +173,30 @@ def test_a_vote_over_the_api_limit_is_refused_with_the_apis_own_answer(people, s
 
 
 @pytest.mark.redis
-def test_a_vote_counts_the_apis_limit_and_the_votes_in_one_redis_round_trip(
+def test_a_vote_counts_the_apis_limit_and_the_votes_in_one_redis_command(
     people, monkeypatch, redis_cache
 ):
     import redis
 
     concern = factories.open_concern(moderated_by=people.moderator)
     client = Api(people.employee)
-    pipelines = []
-    original = redis.client.Pipeline.execute
+    commands = []
+    original = redis.Redis.execute_command
 
-    def counting_execute(self, *args, **kwargs):
-        pipelines.append(len(self.command_stack))
-        return original(self, *args, **kwargs)
+    def recording(self, *args, **options):
+        commands.append(args)
+        return original(self, *args, **options)
 
-    monkeypatch.setattr(redis.client.Pipeline, "execute", counting_execute)
+    monkeypatch.setattr(redis.Redis, "execute_command", recording)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", lambda *a, **k: pytest.fail("pipeline"))
     answer = client.post(f"concerns/{concern.pk}/vote/")
 
     assert answer.status_code == 200
-    assert pipelines == [4]  # INCR and EXPIRE for each of the two windows, sent together
+    counting = [args for args in commands if any(":limit:" in str(a) for a in args)]
+    assert len(counting) == 1
+    name, _, key_count, *keys_and_args = counting[0]
+    assert name in ("EVALSHA", "EVAL") and key_count == 2
+    assert [":limit:api:" in keys_and_args[0], ":limit:vote:" in keys_and_args[1]] == [True, True]
 
 
 # What the cache keys say ---------------------------------------------------------------
