@@ -619,11 +619,23 @@ def _send_one(delivery: Delivery, message, mailer, outcome: BatchOutcome) -> str
             outcome.failed.append(delivery.pk)
         else:
             outcome.retry[delivery.pk] = (wait, failure)
-        return "refused" if isinstance(error, (*MESSAGE_REFUSED, ValueError)) else "broken"
+        refused = isinstance(error, (*MESSAGE_REFUSED, ValueError)) and not _closing(error)
+        return "refused" if refused else "broken"
     if not marked:
         _mark_sent(delivery)
     outcome.sent.append(delivery.pk)
     return "sent"
+
+
+def _closing(error: smtplib.SMTPException) -> bool:
+    """A 421 reply ("service not available, closing the channel", RFC 5321 3.8) is
+    about the connection, not the mail: the rest of the batch waits rather than being
+    sent into a closed connection, each using up an attempt."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in error.recipients.values()]
+    else:
+        codes = [getattr(error, "smtp_code", None)]
+    return 421 in codes
 
 
 def deliveries_send(*, delivery_ids: list[int]) -> BatchOutcome:

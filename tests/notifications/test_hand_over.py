@@ -56,7 +56,12 @@ async def _status_of(address: str) -> str:
     from asgiref.sync import sync_to_async
 
     def read():
-        return Delivery.objects.get(person__email=address).status
+        from django.db import connection
+
+        try:
+            return Delivery.objects.get(person__email=address).status
+        finally:
+            connection.close()  # this thread's own connection, not left to the teardown
 
     return await sync_to_async(read, thread_sensitive=False)()
 
@@ -123,3 +128,35 @@ def test_a_delivery_taken_over_before_its_last_line_is_cut_off_not_sent_twice(
     assert smtp_sink.messages == []  # every mail cut off before its "."
     assert sorted(outcome.already) == sorted(ids)
     assert all(d.status == DeliveryStatus.SENDING for d in deliveries())
+
+
+def test_a_server_closing_with_421_defers_the_rest_of_the_batch_without_using_their_attempts(
+    scheduled, smtp_sink
+):
+    import asyncio
+
+    people, ids = scheduled
+    closed = []
+
+    async def handle_RCPT(server, session, envelope, address, rcpt_options):
+        if not closed:
+            closed.append(address)
+            # The reply goes out, then the server hangs up, as RFC 5321 3.8 describes.
+            asyncio.get_running_loop().call_soon(server.transport.close)
+            return "421 Service shutting down, closing transmission channel"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    smtp_sink.handle_RCPT = handle_RCPT
+    outcome = services.deliveries_send(delivery_ids=ids)
+
+    first, *rest = sorted(ids)
+    assert list(outcome.retry) == [first]
+    assert sorted(outcome.deferred) == rest
+    rows = {row.pk: row for row in deliveries()}
+    assert "421" in rows[first].last_error
+    assert [(rows[pk].status, rows[pk].attempts) for pk in rest] == [
+        (DeliveryStatus.PENDING, 0),
+        (DeliveryStatus.PENDING, 0),
+    ]
+    assert smtp_sink.messages == []
