@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common  # noqa: E402
 from bench.common import Row, Sampler, Server, mb, ms  # noqa: E402
 
+SIGNED_IN = "signed-in bare endpoint"
 WORDS = ["parking", "pension team", "overtime", "laptop", "office", "payroll", "visa rota"]
 
 
@@ -72,6 +73,8 @@ def main() -> list[Row]:
     auth = {"Authorization": f"Bearer {token}"}
     deep = _cursor_of_page(viewer, 200)
     endpoints = {
+        # Not a page: the floor under every signed-in page (session and person read).
+        SIGNED_IN: ("/bench/signed-in/", cookie, None),
         "list page (top, page 1)": ("/", cookie, None),
         "list page 200 (keyset)": (f"/?cursor={deep}", cookie, None),
         "search (list page, ?q=)": ("/?q={word}", cookie, None),
@@ -199,6 +202,15 @@ def _report(args, seconds, data_size, results, queries) -> list[Row]:
             peak_memory=f"worker {mb(results['bare (before)'][1].peak_one)} MB",
         ),
     ]  # fmt: skip
+    floor, floor_sampler = results[SIGNED_IN]
+    rows.append(
+        Row(
+            name, f"{SIGNED_IN} (session + person, no page): p50 / p99",
+            f"{ms(floor.pct(50))}/{ms(floor.pct(99))}", "ms", ms(bare_p50), "bare p50",
+            round(floor.pct(50) / bare_p50, 1), "floor",
+            peak_memory=f"worker {mb(floor_sampler.peak_one)} MB, {floor.rate:.1f} req/s",
+        )
+    )  # fmt: skip
     for endpoint, counts in queries.items():
         load, sampler = results[endpoint]
         distinct = sorted(set(counts.values()))
