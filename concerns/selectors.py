@@ -16,32 +16,20 @@ from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
-    CharField,
-    Count,
     Exists,
-    F,
     FloatField,
-    IntegerField,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
-    StringAgg,
-    Subquery,
     Value,
     When,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.fields.tuple_lookups import (
-    Tuple,
-    TupleGreaterThan,
-    TupleIn,
-    TupleLessThan,
-)
-from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from accounts.models import Department, User
+from concerns import list_sql
 from concerns.anonymity import voter_hash
 from concerns.errors import ConcernNotFound
 from concerns.models import (
@@ -51,11 +39,9 @@ from concerns.models import (
     VOTABLE_STATUSES,
     Concern,
     ConcernEvent,
-    ConcernTag,
     Message,
     Status,
     Tag,
-    Vote,
 )
 
 SORTS = {
@@ -120,18 +106,6 @@ def _department_large(department=None):
     return Exists(members.order_by()[k - 1 : k])
 
 
-def _shown_department_name() -> Subquery:
-    """The concern's department's name where it may be named (_department_large), else
-    NULL. A subquery rather than a join, so PostgreSQL looks it up only for the rows
-    of the page, after sorting, not for every match of a search."""
-    large = (
-        Department.objects.order_by()
-        .filter(pk=OuterRef("department_id"))
-        .filter(_department_large(OuterRef("pk")))
-    )
-    return Subquery(large.values("name")[:1], output_field=CharField())
-
-
 def _show_departments(concerns) -> None:
     """Names a concern's department only where the group is large enough that naming
     it cannot point at a person: from the `shown_department_name` annotation (the
@@ -152,11 +126,8 @@ def _voted_ids(viewer: User, concern_ids: list) -> set:
     if not viewer.is_authenticated or not concern_ids:
         return set()
     hashes = {voter_hash(person_id=viewer.pk, concern_id=cid): cid for cid in concern_ids}
-    # Exact (concern, hash) pairs: one probe of the unique index each. Two IN lists
-    # would probe every concern with every hash (25 x 25 on a page).
-    pairs = [(concern_id, hashed) for hashed, concern_id in hashes.items()]
-    found = Vote.objects.filter(TupleIn(Tuple(F("concern_id"), F("voter_hash")), pairs))
-    return {hashes[h] for h in found.values_list("voter_hash", flat=True)}
+    found = list_sql.voted_hashes([(concern_id, hashed) for hashed, concern_id in hashes.items()])
+    return {hashes[h] for h in found}
 
 
 def _search_terms(text: str) -> list[str]:
@@ -211,104 +182,63 @@ PAGE_KEYS = {
     "trending": ("recent_votes", "vote_count", "pk"),
     "relevant": ("rank", "vote_count", "pk"),
 }
-SORT_ORDERING = {sort: tuple(f"-{key}" for key in keys) for sort, keys in PAGE_KEYS.items()}
-# What a row of the list shows (the card, the API): reading no more keeps the rows
-# narrow. Anything else read from a row would cost a query per row: the query-count
-# tests would catch it.
-ROW_FIELDS = (
-    "id",
-    "title",
-    "status",
-    "is_anonymous",
-    "vote_count",
-    "published_at",
-    "response_due_on",
-    "department_id",
-)
 _CURSOR_MAX = 400
 _COUNT_MAX = 2**31 - 1
 
 
-def _tag_ids() -> Subquery:
-    """The ids of a concern's tags, comma-separated, in the row's own query; their
-    names come from the cached tag list."""
-    ids = (
-        ConcernTag.objects.filter(concern=OuterRef("pk"))
-        .order_by()
-        .values("concern")
-        .annotate(ids=StringAgg(Cast("tag_id", CharField()), Value(",")))
-        .values("ids")
-    )
-    return Subquery(ids, output_field=CharField())
-
-
-def concern_queryset(*, filters: ConcernFilters) -> tuple[QuerySet, str]:
-    """The listed concerns matching the filters, in the order of the chosen sort, and
-    that sort's name. Shared by the list page and the API.
-
-    Every listed concern has a publication time (concern_approve sets it with the
-    status); saying so lets the sorts walk the partial indexes `concern_listed_top`
-    and `concern_listed_new` and lets a cursor compare positions row-wise."""
-    statuses = [filters.status] if filters.status in LISTED_STATUSES else list(LISTED_STATUSES)
-    concerns = (
-        Concern.objects.filter(status__in=statuses, published_at__isnull=False)
-        .annotate(tag_ids=_tag_ids(), shown_department_name=_shown_department_name())
-        .only(*ROW_FIELDS)
-    )
-    if filters.tag:
-        tag = _tag_by_slug(filters.tag)
-        if tag is None:
-            concerns = concerns.none()
-        else:
-            concerns = concerns.filter(
-                Exists(ConcernTag.objects.filter(concern=OuterRef("pk"), tag_id=tag.pk))
-            )
-    if filters.q.strip():
-        concerns = _search(concerns, filters.q)
-    sort = filters.sort if filters.sort in SORTS else "top"
-    if sort == "relevant" and not filters.q.strip():
-        sort = "top"
-    if sort == "trending":
-        # Counted per concern at read time: no index can hold a count over a moving
-        # window, so this sort costs a look at every listed concern's recent votes.
-        since = timezone.localdate() - timedelta(days=TRENDING_DAYS)
-        recent = (
-            Vote.objects.filter(concern=OuterRef("pk"), cast_on__gte=since)
-            .order_by()
-            .values("concern")
-            .annotate(n=Count("pk"))
-            .values("n")
-        )
-        concerns = concerns.annotate(
-            recent_votes=Coalesce(Subquery(recent, output_field=IntegerField()), Value(0))
-        )
-    return concerns.order_by(*SORT_ORDERING[sort]), sort
-
-
 def concern_list(*, viewer: User, filters: ConcernFilters) -> ConcernPage:
     """A page of the list in two queries: the rows (with their tag ids and whether
-    their department may be named) and the viewer's votes on them. Raises
-    ConcernNotFound for a cursor that is not one of ours."""
-    concerns, sort = concern_queryset(filters=filters)
+    their department may be named; concerns/list_sql.py) and the viewer's votes on
+    them. Every listed concern has a publication time (concern_approve sets it with
+    the status). Raises ConcernNotFound for a cursor that is not one of ours."""
+    sort = list_sort(filters)
+    query = _row_query(filters, sort)
+    if query is None:
+        return _page(viewer, sort, [], has_previous=False, has_next=False)
     size = settings.CONCERNS_PER_PAGE
     if not filters.cursor:
-        rows = list(concerns[: size + 1])
+        rows = list_sql.concern_rows(replace(query, limit=size + 1))
         return _page(viewer, sort, rows[:size], has_previous=False, has_next=len(rows) > size)
     forward, position = _cursor_decode(filters.cursor, sort=sort)
-    keys = PAGE_KEYS[sort]
-    # A row-wise comparison, (votes, published, id) < (…), which PostgreSQL answers by
-    # starting the index walk at the position instead of skipping rows up to it.
-    key = Tuple(*(F(k) for k in keys))
+    query = replace(query, limit=size + 1, position=position, forward=forward)
+    rows = list_sql.concern_rows(query)
     if forward:
-        rows = list(concerns.filter(TupleLessThan(key, position))[: size + 1])
         return _page(
             viewer, sort, rows[:size], has_previous=True, has_next=len(rows) > size, at=position
         )
-    rows = list(concerns.filter(TupleGreaterThan(key, position)).order_by(*keys)[: size + 1])
     if not rows:
         # Nothing is left before it (those concerns moved or went): the first page.
         return concern_list(viewer=viewer, filters=replace(filters, cursor=""))
     return _page(viewer, sort, rows[:size][::-1], has_previous=len(rows) > size, has_next=True)
+
+
+def list_sort(filters: ConcernFilters) -> str:
+    """The sort a list shows: the one asked for, "top" for anything else, and never
+    "relevant" without words to be relevant to."""
+    sort = filters.sort if filters.sort in SORTS else "top"
+    if sort == "relevant" and not filters.q.strip():
+        sort = "top"
+    return sort
+
+
+def _row_query(filters: ConcernFilters, sort: str) -> list_sql.RowQuery | None:
+    """What the list's statement reads for these filters; None when a filter already
+    rules every concern out (a tag that does not exist)."""
+    statuses = [filters.status] if filters.status in LISTED_STATUSES else list(LISTED_STATUSES)
+    tag_id = None
+    if filters.tag:
+        tag = _tag_by_slug(filters.tag)
+        if tag is None:
+            return None
+        tag_id = tag.pk
+    query = list_sql.RowQuery(statuses=statuses, keys=PAGE_KEYS[sort], limit=0, tag_id=tag_id)
+    if filters.q.strip():
+        query = replace(query, search=filters.q, search_terms=_search_terms(filters.q))
+    if sort == "trending":
+        # Counted per concern at read time: no index can hold a count over a moving
+        # window, so this sort costs a look at every listed concern's recent votes.
+        query = replace(query, trending_since=timezone.localdate() - timedelta(days=TRENDING_DAYS))
+    return query
 
 
 def _page(viewer, sort, rows, *, has_previous: bool, has_next: bool, at=None) -> ConcernPage:

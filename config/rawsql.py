@@ -41,13 +41,23 @@ class Columns:
     def __len__(self) -> int:
         return len(self._columns)
 
-    def read(self, row: Sequence, start: int = 0) -> Model:
-        """The instance a row's values make, converted as the ORM would for the
-        connection in use (asked each time: settings such as the time zone may change)."""
+    def converters(self) -> list[list]:
+        """Each column's converters for the connection in use (asked each time a
+        statement runs: settings such as the time zone may change)."""
+        return [
+            connection.ops.get_db_converters(column) + column.target.get_db_converters(connection)
+            for column in self._columns
+        ]
+
+    def read(self, row: Sequence, start: int = 0, converters: list[list] | None = None) -> Model:
+        """The instance a row's values make, converted as the ORM would; `converters`
+        from converters(), when one statement's rows are read one after another."""
         values = []
-        for column, value in zip(self._columns, row[start : start + len(self)], strict=True):
-            converters = connection.ops.get_db_converters(column)
-            for converter in converters + column.target.get_db_converters(connection):
+        converters = self.converters() if converters is None else converters
+        for column, value, its in zip(
+            self._columns, row[start : start + len(self)], converters, strict=True
+        ):
+            for converter in its:
                 value = converter(value, column, connection)
             values.append(value)
         return self.model.from_db(connection.alias, self.attnames, values)

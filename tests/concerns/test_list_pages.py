@@ -10,13 +10,14 @@ import json
 import re
 
 import pytest
+from django.db.models import Count, Q
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.services import api_token_create
 from concerns import selectors
-from concerns.models import Concern, Tag
+from concerns.models import LISTED_STATUSES, Concern, Tag
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -45,10 +46,27 @@ def crowded():
     return moderator
 
 
+def _orm_list(**filters) -> list[Concern]:
+    """The whole list in one ORM query, without pages: what the pages must add up to.
+    The product reads its rows with a hand-written statement (concerns/list_sql.py);
+    this is the statement the ORM builds for the same filters, as the oracle."""
+    wanted = selectors.ConcernFilters(**filters)
+    statuses = [wanted.status] if wanted.status in LISTED_STATUSES else list(LISTED_STATUSES)
+    concerns = Concern.objects.filter(status__in=statuses, published_at__isnull=False)
+    if wanted.tag:
+        concerns = concerns.filter(tags__slug=wanted.tag)
+    if wanted.q.strip():
+        concerns = selectors._search(concerns, wanted.q)
+    sort = selectors.list_sort(wanted)
+    if sort == "trending":
+        since = timezone.localdate() - datetime.timedelta(days=selectors.TRENDING_DAYS)
+        recent = Count("votes", filter=Q(votes__cast_on__gte=since))
+        concerns = concerns.annotate(recent_votes=recent)
+    return list(concerns.order_by(*(f"-{key}" for key in selectors.PAGE_KEYS[sort])))
+
+
 def _in_order(**filters) -> list[str]:
-    """The whole list in one query, without pages: what the pages must add up to."""
-    concerns, _sort = selectors.concern_queryset(filters=selectors.ConcernFilters(**filters))
-    return [c.title for c in concerns]
+    return [c.title for c in _orm_list(**filters)]
 
 
 def _link(page: str, rel: str) -> str | None:
@@ -114,10 +132,7 @@ def test_the_api_pages_through_every_concern_once_in_order(crowded):
             assert len(ids) < 200, "the cursor never ends"
             answer = api.get(answer["next"], headers=headers).json()
             ids += [row["id"] for row in answer["results"]]
-        expected = [
-            str(c.pk)
-            for c in selectors.concern_queryset(filters=selectors.ConcernFilters(**params))[0]
-        ]
+        expected = [str(c.pk) for c in _orm_list(**params)]
         assert ids == expected, params
         # And back: the previous link of the last page leads to the page before it.
         if answer["previous"]:
