@@ -499,3 +499,38 @@ def test_tags_are_listed_by_name(api):
         {"name": "Pay", "slug": "pay"},
         {"name": "Safety", "slug": "safety"},
     ]
+
+
+def test_a_list_row_says_exactly_what_its_declared_fields_say(api, people, mixed, settings):
+    """The list writes its rows directly (ConcernRowOut.to_representation); DRF's own
+    walk over the declared fields must give the same row, field for field, for an
+    overdue concern, a named department, tags, a summer time and the caller's vote."""
+    from rest_framework import serializers
+
+    from concerns import selectors
+    from concerns.apis import ConcernRowOut
+
+    settings.TIME_ZONE = "Europe/London"
+    large = factories.department("Warehouse", size=settings.ANONYMITY_MIN_GROUP_SIZE)
+    Concern.objects.filter(pk=mixed["open_pay"].pk).update(
+        department=large, published_at=datetime.datetime(2026, 7, 1, 12, 30, tzinfo=datetime.UTC)
+    )
+    Concern.objects.filter(pk=mixed["due"].pk).update(
+        response_due_on=timezone.localdate() - datetime.timedelta(days=3)
+    )
+    services.vote_cast(concern=mixed["open_pay"], voter=people.employee)
+
+    listed = api("employee").get("concerns/").json()["results"]
+    rows = selectors.concern_list(
+        viewer=people.employee, filters=selectors.ConcernFilters()
+    ).object_list
+    generic = [serializers.Serializer.to_representation(ConcernRowOut(), row) for row in rows]
+
+    assert listed == generic
+    by_title = {row["title"]: row for row in listed}
+    assert by_title["Overtime pay"]["department"] == "Warehouse"
+    assert by_title["Overtime pay"]["published_at"] == "2026-07-01T13:30:00+01:00"
+    assert by_title["Overtime pay"]["viewer_has_voted"] is True
+    assert by_title["Overtime pay"]["tags"] == [{"name": "Pay", "slug": "pay"}]
+    assert by_title["Night bus pay"]["overdue"] is True
+    assert by_title["Heating"]["response_due_on"] is None
