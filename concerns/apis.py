@@ -123,6 +123,12 @@ class ConcernIn(serializers.Serializer):
     )
 
 
+# Unbound copies of ConcernOut's date fields, for ConcernRowOut: `self.fields` would
+# deep-copy every field of the serializer for each page.
+_PUBLISHED_AT = serializers.DateTimeField()
+_RESPONSE_DUE_ON = serializers.DateField()
+
+
 class ConcernRowOut(ConcernOut):
     """A row of the list: its tags come with the row (selectors.concern_list).
 
@@ -134,7 +140,6 @@ class ConcernRowOut(ConcernOut):
     tags = TagOut(many=True, source="tag_list")
 
     def to_representation(self, concern):
-        fields = self.fields
         published, due = concern.published_at, concern.response_due_on
         return {
             "id": str(concern.pk),
@@ -143,11 +148,9 @@ class ConcernRowOut(ConcernOut):
             "anonymous": concern.is_anonymous,
             "vote_count": concern.vote_count,
             "published_at": (
-                None if published is None else fields["published_at"].to_representation(published)
+                None if published is None else _PUBLISHED_AT.to_representation(published)
             ),
-            "response_due_on": (
-                None if due is None else fields["response_due_on"].to_representation(due)
-            ),
+            "response_due_on": (None if due is None else _RESPONSE_DUE_ON.to_representation(due)),
             "overdue": concern.is_overdue,
             "department": self.get_department(concern),
             "tags": [{"name": tag.name, "slug": tag.slug} for tag in concern.tag_list],

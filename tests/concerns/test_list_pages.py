@@ -12,7 +12,7 @@ import re
 import pytest
 from django.db.models import Count, Q
 from django.test import Client
-from django.urls import reverse
+from django.urls import reverse, set_script_prefix
 from django.utils import timezone
 
 from accounts.services import api_token_create
@@ -251,3 +251,14 @@ def test_a_forged_cursor_never_reaches_the_database(client, cursor):
     assert "That page link was damaged" in page.content.decode()
     assert answer.status_code == 404
     assert answer["Content-Type"] == "application/problem+json"
+
+
+def test_a_concern_link_follows_the_prefix_the_site_is_served_under():
+    concern = factories.open_concern(title="Lockers")
+    assert concern.get_absolute_url() == f"/concerns/{concern.pk}/"
+    set_script_prefix("/staff/")
+    try:
+        assert concern.get_absolute_url() == f"/staff/concerns/{concern.pk}/"
+    finally:
+        set_script_prefix("/")
+    assert concern.get_absolute_url() == reverse("concerns:detail", args=[concern.pk])
