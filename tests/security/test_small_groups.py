@@ -313,6 +313,50 @@ def test_a_named_concern_in_a_small_department_is_kept_but_not_shown_with_it(dep
     assert Concern.objects.get(pk=concern.pk).status == Status.OPEN
 
 
+def test_the_list_the_api_and_a_concerns_page_name_the_same_departments():
+    """The list reads the k-th-member rule in its own SQL (concerns/list_sql.py), a
+    concern's page through the ORM (selectors._department_large): both must name a
+    department exactly when it has k active people, inactive accounts not counted."""
+    k = settings.ANONYMITY_MIN_GROUP_SIZE
+    short = factories.department("Short", size=k - 1)
+    exact = factories.department("Exact", size=k)
+    lapsed = factories.department("Lapsed", size=k)
+    lapsed.members.filter(pk=lapsed.members.first().pk).update(is_active=False)
+    moderator = factories.moderator()
+    concerns = {
+        department.name: factories.open_concern(
+            title=f"Concern number {n}",
+            department=department,
+            author=factories.person(),
+            moderated_by=moderator,
+        )
+        for n, department in enumerate((short, exact, lapsed))
+    }
+    titles = {name: concern.title for name, concern in concerns.items()}
+    viewer = factories.person()
+    pages = Client()
+    pages.force_login(viewer)
+    token = api_token_create(person=viewer, name="departments").secret
+
+    listed = pages.get(reverse("concerns:list")).content.decode()
+    cards = {name: _card(listed, titles[name]) for name in concerns}
+    rows = Client().get("/api/v1/concerns/", headers={"Authorization": f"Bearer {token}"})
+    by_title = {row["title"]: row["department"] for row in rows.json()["results"]}
+    detail = {
+        name: pages.get(concern.get_absolute_url()).content.decode()
+        for name, concern in concerns.items()
+    }
+
+    named = {name for name in concerns if f"<span>{name}</span>" in cards[name]}
+    assert named == {"Exact"}
+    assert {name for name in concerns if by_title[titles[name]] == name} == named
+    assert {name for name in concerns if name in detail[name]} == named
+
+
+def _card(page: str, title: str) -> str:
+    return next(card for card in page.split("</article>") if f">{title}</a>" in card)
+
+
 # The suppression rule on its own ---------------------------------------------------
 
 
