@@ -43,6 +43,9 @@ def main() -> list[Row]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common.base_args(parser)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--workers", type=int, default=2, help="uvicorn worker processes (the bare baseline too)"
+    )
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--concerns", type=int, default=100_000)
     parser.add_argument("--votes", type=int, default=1_000_000)
@@ -89,7 +92,7 @@ def main() -> list[Row]:
         common.save(f"reads-queries-{data_size[0]}", [], {"queries": queries, "data": data_size})
         return []
 
-    with Server(log="reads-server") as server:
+    with Server(workers=args.workers, log="reads-server") as server:
         results = asyncio.run(_load(server, endpoints, args.concurrency, seconds))
     return _report(args, seconds, data_size, results, queries)
 
