@@ -5,7 +5,10 @@ On the database `manage.py seed_bench` builds (100,000 concerns, 1,000,000 votes
 concern list page (HTML), a deep page of it, searches (HTML list with ?q=) and the
 API list (bearer token, plain and with ?q=). Each endpoint is loaded by a few
 closed-loop clients; the bare endpoint /bench/bare/ is measured at the same
-concurrency before and after, and the ratio is p50(endpoint) / p50(bare).
+concurrency before and after, and the ratio is p50(endpoint) / p50(bare). The
+signed-in bare endpoint /bench/signed-in/ (the bare view behind login_required: the
+session and the person read, nothing else) is measured the same way, as the floor
+under every signed-in page.
 
 Queries per page are counted in this process with Django's test client on the same
 database, for pages that show different numbers of rows, tags and votes: the count
