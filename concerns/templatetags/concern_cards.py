@@ -4,7 +4,8 @@ Rendering 25 cards with the template engine cost about 4.4 ms a page, a third of
 list page (bench/README.md, problem 18). A card shows nothing but its concern, so it
 is kept in the cache under a hash of everything it shows: the values read from the
 row, the day (a card says how many days a response is overdue), the time zone and
-language it is written in, and the card template's own text. A change to any of
+language it is written in, the prefix its link is under, and the card template's
+own text. A change to any of
 them is a new key, so a card is never stale and nothing has to be invalidated; an old
 card simply ages out. All the cards of a page are fetched in one round trip and the
 missing ones written back in one.
@@ -20,6 +21,7 @@ import hashlib
 from django import template
 from django.core.cache import cache
 from django.template.loader import get_template
+from django.urls import get_script_prefix
 from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 
@@ -56,6 +58,8 @@ def _setting(card) -> tuple:
         timezone.get_current_timezone_name(),
         translation.get_language(),
         timezone.localdate().isoformat(),
+        # The card links to its concern's page, under the prefix the site is served at.
+        get_script_prefix(),
     )
 
 
