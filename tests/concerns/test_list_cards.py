@@ -138,3 +138,26 @@ def test_the_list_renders_every_card_while_the_cache_is_unreachable(
     cards = _cards(_signed_in())
 
     assert cards.count("<article") == 3
+
+
+def _entries() -> int:
+    """How many entries the cache holds (LocMemCache on SQLite, Redis in CI)."""
+    backend = cache._cache if hasattr(cache, "_cache") else None
+    if isinstance(backend, dict):
+        return len(backend)
+    return cache._cache.get_client().dbsize()
+
+
+def test_the_cached_cards_keep_no_trace_of_who_voted_or_when(listed):
+    """A "voted" copy of a card, written the moment a voter first opened the list
+    after voting, would date an anonymous vote to the second: the cards are the same
+    cache entries for voters and everyone else."""
+    voter = factories.person()
+    services.vote_cast(concern=listed["Night bus"], voter=voter)
+    _cards(_signed_in())
+    before = _entries()
+
+    seen_by_voter = _card_of(_cards(_signed_in(voter)), "Night bus")
+
+    assert "✓ you voted" in seen_by_voter
+    assert _entries() == before
