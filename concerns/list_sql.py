@@ -6,12 +6,13 @@ Built with the ORM, the statement cost about 1.6 ms of Python to build and compi
 (bench/README.md, problem 18). This is the same statement: the same predicates (so
 the partial indexes `concern_listed_top` and `concern_listed_new` still serve the
 sorts and a page still starts with an index seek at its position), with names from
-the models through config/rawsql.py and every value a parameter. The ORM's own
-statement stays in the tests as the oracle both must agree with
-(tests/concerns/test_list_pages.py).
+the models through config/rawsql.py and every value a parameter. An ORM query
+for the same filters and order stays in the tests as the oracle the pages must
+agree with (tests/concerns/test_list_pages.py).
 
 PostgreSQL searches its indexed `search_vector`; SQLite, the embedded default, falls
-back to a case-insensitive substring match of every word, as the ORM path does.
+back to a case-insensitive substring match of every word, written as Django writes
+`icontains` for the database in use.
 """
 
 from __future__ import annotations
