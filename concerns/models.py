@@ -154,6 +154,8 @@ class Concern(models.Model):
         return self.title
 
     def get_absolute_url(self) -> str:
+        if self.pk is None:  # not saved: no page to link to (NoReverseMatch)
+            return reverse("concerns:detail", kwargs={"concern_id": self.pk})
         # A list shows 25 of these a page; reverse() costs more than the rest of a row.
         return _detail_path(get_script_prefix(), settings.ROOT_URLCONF, get_urlconf()).replace(
             _ANY_ID, str(self.pk)

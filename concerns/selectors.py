@@ -134,43 +134,34 @@ def _search_terms(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)][:12]
 
 
-def _search(queryset: QuerySet, text: str, *, any_word: bool = False) -> QuerySet:
-    """PostgreSQL full-text search on the indexed `search_vector` column, with a plain
-    substring search as the fallback on SQLite."""
-    terms = _search_terms(text)
-    if any_word:
-        terms = [t for t in terms if len(t) >= 3]
-        if not terms:
-            return queryset.none().annotate(rank=Value(0.0, output_field=FloatField()))
+def _search_any_word(queryset: QuerySet, text: str) -> QuerySet:
+    """Concerns matching any word of three letters or more (or a word it starts),
+    ranked: PostgreSQL full-text search on the indexed `search_vector` column, with a
+    substring search as the fallback on SQLite. The list's own search, every word,
+    is in concerns/list_sql.py."""
+    terms = [t for t in _search_terms(text) if len(t) >= 3]
     if not terms:
-        return queryset.annotate(rank=Value(0.0, output_field=FloatField()))
+        return queryset.none().annotate(rank=Value(0.0, output_field=FloatField()))
     if connection.vendor == "postgresql":
-        if any_word:
-            query_sql = "to_tsquery('english', %s)"
-            query_text = " | ".join(f"{t}:*" for t in terms)
-        else:
-            query_sql = "websearch_to_tsquery('english', %s)"
-            query_text = text
-        # query_sql is one of two constants above; the user's text is a parameter.
+        query_text = " | ".join(f"{t}:*" for t in terms)
+        # The user's words are a parameter.
         return queryset.filter(
             RawSQL(  # noqa: S611
-                f"concerns_concern.search_vector @@ {query_sql}",
+                "concerns_concern.search_vector @@ to_tsquery('english', %s)",
                 (query_text,),
                 output_field=BooleanField(),
             )
         ).annotate(
-            # float8, not ts_rank's float4: a page cursor carries the rank through
-            # JSON and back, and only a double survives that exactly.
             rank=RawSQL(  # noqa: S611
-                f"ts_rank(concerns_concern.search_vector, {query_sql})::double precision",
+                "ts_rank(concerns_concern.search_vector, to_tsquery('english', %s))"
+                "::double precision",
                 (query_text,),
                 output_field=FloatField(),
             )
         )
-    matches = Q() if not any_word else Q(pk__in=[])
+    matches = Q(pk__in=[])
     for term in terms:
-        word = Q(title__icontains=term) | Q(body__icontains=term)
-        matches = (matches | word) if any_word else (matches & word)
+        matches |= Q(title__icontains=term) | Q(body__icontains=term)
     return queryset.filter(matches).annotate(rank=Value(0.0, output_field=FloatField()))
 
 
@@ -418,7 +409,7 @@ def merge_targets(*, excluding: Concern, text: str = "") -> list[Concern]:
     """Ten open concerns a duplicate could be merged into: those sharing words with it
     first, then the most supported. One query."""
     candidates = Concern.objects.filter(status__in=VOTABLE_STATUSES).exclude(pk=excluding.pk)
-    similar = _search(candidates, text or excluding.title, any_word=True).values("pk")
+    similar = _search_any_word(candidates, text or excluding.title).values("pk")
     ranked = candidates.annotate(
         similar=Case(When(pk__in=similar, then=Value(1)), default=Value(0))
     ).order_by("-similar", "-vote_count", "pk")
@@ -431,7 +422,7 @@ def concern_similar(*, text: str) -> list[Concern]:
     if len(text.strip()) < 4:
         return []
     candidates = Concern.objects.filter(status__in=VOTABLE_STATUSES)
-    ranked = _search(candidates, text, any_word=True).order_by("-rank", "-vote_count", "pk")
+    ranked = _search_any_word(candidates, text).order_by("-rank", "-vote_count", "pk")
     return list(ranked.only("pk", "title", "vote_count", "status")[:SIMILAR_LIMIT])
 
 

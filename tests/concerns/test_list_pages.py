@@ -10,7 +10,9 @@ import json
 import re
 
 import pytest
-from django.db.models import Count, Q
+from django.db import connection
+from django.db.models import BooleanField, Count, FloatField, Q, Value
+from django.db.models.expressions import RawSQL
 from django.test import Client
 from django.urls import reverse, set_script_prefix
 from django.utils import timezone
@@ -56,13 +58,36 @@ def _orm_list(**filters) -> list[Concern]:
     if wanted.tag:
         concerns = concerns.filter(tags__slug=wanted.tag)
     if wanted.q.strip():
-        concerns = selectors._search(concerns, wanted.q)
+        concerns = _orm_search(concerns, wanted.q)
     sort = selectors.list_sort(wanted)
     if sort == "trending":
         since = timezone.localdate() - datetime.timedelta(days=selectors.TRENDING_DAYS)
         recent = Count("votes", filter=Q(votes__cast_on__gte=since))
         concerns = concerns.annotate(recent_votes=recent)
     return list(concerns.order_by(*(f"-{key}" for key in selectors.PAGE_KEYS[sort])))
+
+
+def _orm_search(concerns, text: str):
+    """Every word, ranked: websearch_to_tsquery on PostgreSQL, `icontains` on SQLite."""
+    if not selectors._search_terms(text):
+        return concerns.annotate(rank=Value(0.0, output_field=FloatField()))
+    if connection.vendor == "postgresql":
+        matches = "websearch_to_tsquery('english', %s)"
+        return concerns.filter(
+            RawSQL(  # noqa: S611 - the words are a parameter
+                f"concerns_concern.search_vector @@ {matches}", (text,), output_field=BooleanField()
+            )
+        ).annotate(
+            rank=RawSQL(  # noqa: S611 - the words are a parameter
+                f"ts_rank(concerns_concern.search_vector, {matches})::double precision",
+                (text,),
+                output_field=FloatField(),
+            )
+        )
+    every = Q()
+    for term in selectors._search_terms(text):
+        every &= Q(title__icontains=term) | Q(body__icontains=term)
+    return concerns.filter(every).annotate(rank=Value(0.0, output_field=FloatField()))
 
 
 def _in_order(**filters) -> list[str]:
