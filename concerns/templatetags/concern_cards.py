@@ -13,7 +13,10 @@ missing ones written back in one.
 What is cached is what every signed-in person sees on the list and nothing about
 the viewer: "you voted" is written into each card's slot per request, after the
 cache. (A "voted" variant of a card in the cache, written the moment a voter opened
-the list after their vote, would date an anonymous vote to the second.)
+the list after their vote, would date an anonymous vote to the second.) A card's
+entry does say roughly when someone first read the list after its count changed; the
+count and its changes are public on the list and live in meetings, and the entry
+names no one.
 """
 
 from __future__ import annotations
